@@ -1,0 +1,154 @@
+"""The contract between the core and a backup method.
+
+A backup method supplies a 32-byte *method secret* and the public arguments needed to get the same
+secret again. It never wraps or encrypts anything itself: the core does all of that, so a method
+cannot get the cryptography wrong. See docs/plugins.md for a worked example.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import MalformedBackup
+
+SECRET_SIZE = 32
+
+#: JSON-safe values a method may put in its stanza args: str, int, and lists / dicts of them.
+#: (No floats, bools or null: the envelope header is canonical JSON without them.)
+JsonValue = str | int | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """Where a method secret is used; enough for a method to name remote files uniquely.
+
+    Identifiers are lowercase hex. ``stanza_id`` is the stanza being enrolled or opened.
+    """
+
+    wallet_id: str
+    backup_set_id: str
+    envelope_id: str
+    stanza_id: str
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What :meth:`BackupMethod.enroll` returns: the secret, and the public args to find it again."""
+
+    secret: bytes = field(repr=False)
+    args: Mapping[str, JsonValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, bytes) or len(self.secret) != SECRET_SIZE:
+            raise TypeError(f"Enrollment.secret must be exactly {SECRET_SIZE} bytes")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option a method takes, declared so front ends can prompt for it generically.
+
+    ``secret`` options are read without echo and never logged; ``confirm`` asks twice (new
+    passwords); ``required`` options must be given to enroll (``for_unlock``: also to unlock).
+    """
+
+    name: str
+    help: str
+    secret: bool = False
+    confirm: bool = False
+    required: bool = False
+    for_unlock: bool = True
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a method can be used on this machine now and, if not, why and what to do."""
+
+    available: bool
+    reason: str = ""
+    remedy: str = ""
+
+    def __str__(self) -> str:
+        if self.available:
+            return "available"
+        return f"unavailable: {self.reason}" + (f" ({self.remedy})" if self.remedy else "")
+
+
+class BackupMethod(ABC):
+    """Base class of every backup method.
+
+    Subclasses set :attr:`name` and :attr:`options`, accept their options as keyword arguments
+    in ``__init__``, and implement :meth:`enroll` and :meth:`unlock`.
+    """
+
+    #: The method's registered name, as users type it: ``[a-z][a-z0-9_-]{0,31}``.
+    name: ClassVar[str]
+    #: The options this method takes.
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: Whether one wallet may hold several stanzas of this method (several passkeys). When False,
+    #: a new enrollment replaces the wallet's existing stanza of this method.
+    multiple: ClassVar[bool] = False
+
+    def __init__(self, **options: Any) -> None:
+        known = {option.name for option in self.options}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"{self.name}: unknown option(s): {', '.join(unknown)}")
+        self._options = options
+
+    def __repr__(self) -> str:
+        # Never show option values: some are secrets.
+        return f"<{type(self).__name__} method={self.name!r}>"
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of an option given to ``__init__`` (``default`` when not given)."""
+        return self._options.get(name, default)
+
+    @abstractmethod
+    def enroll(self, context: MethodContext) -> Enrollment:
+        """Create *new* key material and return its secret and args. Never overwrite old material."""
+
+    @abstractmethod
+    def unlock(self, args: Mapping[str, Any], context: MethodContext) -> bytes:
+        """Return the 32-byte secret that :meth:`enroll` returned for these args."""
+
+    def discard(self, args: Mapping[str, Any], context: MethodContext) -> None:  # noqa: B027
+        """Delete remote key material for these args. Called only after a newer backup is stored."""
+
+    def availability(self) -> Availability:
+        """Whether this method can run here; the default says it can."""
+        return Availability(True)
+
+    @classmethod
+    def validate_args(cls, args: Mapping[str, Any]) -> None:
+        """Check stanza args before anything costly runs; raise :class:`MalformedBackup`.
+
+        Called by the core before :meth:`unlock`, so a hostile envelope cannot make a method run
+        an expensive KDF or reach a remote service with nonsense. The default accepts anything.
+        """
+
+    def rewrap_advice(self, args: Mapping[str, Any]) -> str | None:
+        """A reason to re-wrap a backup opened with these args (e.g. costs below today's policy)."""
+        return None
+
+
+def require(args: Mapping[str, Any], key: str, kind: type) -> Any:
+    """Fetch ``args[key]`` and check its type, raising :class:`MalformedBackup` when wrong."""
+    value = args.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedBackup(f"stanza argument {key!r} is missing or not a {kind.__name__}")
+    return value
+
+
+__all__ = [
+    "SECRET_SIZE",
+    "Availability",
+    "BackupMethod",
+    "Enrollment",
+    "JsonValue",
+    "MethodContext",
+    "Option",
+    "require",
+]
