@@ -48,10 +48,50 @@ def core(session: nox.Session) -> None:
     session.run("pytest", "tests/core", *session.posargs)
 
 
+def install_system_packages(session: nox.Session, names: list[str]) -> None:
+    """Debian packages a plugin's tests need (Chromium, SoftHSM2): declared, never assumed.
+
+    A plugin lists them in its pyproject under [tool.walletbackup-dev] system-packages.
+    """
+    missing = [
+        name
+        for name in names
+        if session.run(
+            "dpkg-query",
+            "-W",
+            "-f=${Status}",
+            name,
+            external=True,
+            silent=True,
+            success_codes=[0, 1],
+        )
+        != "install ok installed"
+    ]
+    if missing:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, external=True
+        )
+
+
+def system_packages(plugin_names: list[str]) -> list[str]:
+    return sorted(
+        {
+            package
+            for name in plugin_names
+            for package in tomllib.loads((ROOT / "plugins" / name / "pyproject.toml").read_text())
+            .get("tool", {})
+            .get("walletbackup-dev", {})
+            .get("system-packages", [])
+        }
+    )
+
+
 @nox.session(name="plugin")
 @nox.parametrize("name", list(PLUGINS))
 def plugin(session: nox.Session, name: str) -> None:
     """One plugin with only the core beside it."""
+    install_system_packages(session, system_packages([name]))
     session.install(*TEST_TOOLS, "./core", f"./plugins/{name}")
     session.run("pytest", f"tests/{name}", *session.posargs)
 
@@ -59,5 +99,6 @@ def plugin(session: nox.Session, name: str) -> None:
 @nox.session(name="all")
 def all_together(session: nox.Session) -> None:
     """Everything installed together; every test, end to end included."""
+    install_system_packages(session, system_packages(list(PLUGINS)))
     session.install(*TEST_TOOLS, "./core", *(f"./plugins/{p}" for p in PLUGINS))
     session.run("pytest", "tests", *session.posargs)

@@ -215,10 +215,10 @@ def test_method_left_out_by_env_var_says_how_to_enable_it(install: Install) -> N
 def test_unknown_method_names_the_distribution_to_install(install: Install) -> None:
     install("good")
     with pytest.raises(MethodUnavailable) as raised:
-        plugins.get_method("gdrive")
+        plugins.get_method("carrierpigeon")
     assert str(raised.value) == (
-        "no backup method named 'gdrive' is installed; install it with: "
-        "pip install walletbackup-gdrive"
+        "no backup method named 'carrierpigeon' is installed; install it with: "
+        "pip install walletbackup-carrierpigeon"
     )
 
 

@@ -11,11 +11,12 @@ import pytest
 from walletbackup import WalletBackup
 
 
-
 @pytest.fixture
 def paths(tmp_path: Path) -> dict[str, str]:
-    return {"store": f"sqlite:///{tmp_path / 'backups.db'}",
-            "kms": f"local:///{tmp_path / 'custodian.key'}"}
+    return {
+        "store": f"sqlite://{tmp_path / 'backups.db'}",
+        "kms": f"local://{tmp_path / 'custodian.key'}",
+    }
 
 
 @pytest.fixture

@@ -42,9 +42,14 @@ def main() -> None:
         print("ready", flush=True)
         for round_ in range(10**6 if kill_at is None else 1):
             suffix = b"" if kill_at is not None else str(round_ % 2).encode()
-            wb.backup_wallet(job["wallet"], bytes.fromhex(job["client"]) + suffix,
-                             method="password", password=job["password"],
-                             custodian_share=bytes.fromhex(job["custodian"]) + suffix, **FAST)
+            wb.backup_wallet(
+                job["wallet"],
+                bytes.fromhex(job["client"]) + suffix,
+                method="password",
+                password=job["password"],
+                custodian_share=bytes.fromhex(job["custodian"]) + suffix,
+                **FAST,
+            )
             print("stored", round_, flush=True)
     print("done", flush=True)
 

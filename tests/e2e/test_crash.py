@@ -27,14 +27,34 @@ CHILD_TIMEOUT = 60
 
 
 def start_child(paths: dict[str, str], kill_at: list[object] | None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.Popen([sys.executable, str(HERE / "crash_child.py")], env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "crash_child.py")],
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert child.stdin is not None
-    child.stdin.write(json.dumps({
-        "store": paths["store"], "kms": paths["kms"], "wallet": "w", "password": OTHER_PASSWORD,
-        "client": NEW[0].hex(), "custodian": NEW[1].hex(), "kill_at": kill_at}) + "\n")
+    child.stdin.write(
+        json.dumps(
+            {
+                "store": paths["store"],
+                "kms": paths["kms"],
+                "wallet": "w",
+                "password": OTHER_PASSWORD,
+                "client": NEW[0].hex(),
+                "custodian": NEW[1].hex(),
+                "kill_at": kill_at,
+            }
+        )
+        + "\n"
+    )
     child.stdin.close()
+    child.stdin = None  # handed over: communicate() must not flush it again
     return child
 
 
@@ -54,14 +74,21 @@ def recover_either(paths: dict[str, str]) -> tuple[str, tuple[bytes, bytes]]:
 
 def initial_backup(paths: dict[str, str]) -> None:
     with WalletBackup(store=paths["store"], kms=paths["kms"]) as wb:
-        wb.backup_wallet("w", OLD[0], method="password", password=PASSWORD,
-                         custodian_share=OLD[1], **FAST)
+        wb.backup_wallet(
+            "w", OLD[0], method="password", password=PASSWORD, custodian_share=OLD[1], **FAST
+        )
 
 
 def check_next_backup_works(paths: dict[str, str]) -> None:
     with WalletBackup(store=paths["store"], kms=paths["kms"]) as wb:
-        wb.backup_wallet("w", b"third", method="password", password=PASSWORD,
-                         custodian_share=b"third-custodian", **FAST)
+        wb.backup_wallet(
+            "w",
+            b"third",
+            method="password",
+            password=PASSWORD,
+            custodian_share=b"third-custodian",
+            **FAST,
+        )
         assert {s.status for s in wb.backup_status("w")} <= {"stored", "failed"}
         assert wb.recover_wallet("w", method="password", password=PASSWORD).client_share == b"third"
 
@@ -105,9 +132,9 @@ def test_killed_at_random_moments(paths: dict[str, str]) -> None:
         child.communicate(timeout=CHILD_TIMEOUT)
         password, (client, custodian) = recover_either(paths)
         # Whatever round was current, its two shares belong together.
-        assert client.removeprefix(b"old-client").removeprefix(b"new-client") == \
-            custodian.removeprefix(b"old-custodian").removeprefix(b"new-custodian")
+        assert client.removeprefix(b"old-client").removeprefix(
+            b"new-client"
+        ) == custodian.removeprefix(b"old-custodian").removeprefix(b"new-custodian")
         if password == OTHER_PASSWORD:  # the next round must start from the old password again
             initial_backup(paths)
     check_next_backup_works(paths)
-

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from e2e_support import FAST, OTHER_PASSWORD, PASSWORD
 
-from walletbackup import kdf
 from walletbackup import (
     BackupNotFound,
     MalformedBackup,
@@ -21,19 +20,29 @@ from walletbackup import (
     UnlockFailed,
     WalletBackup,
     combine_shares,
+    kdf,
     split_secret,
 )
+from walletbackup.kms_local import LocalKms
 
 CLIENT = b"client-share:" + bytes(range(32))
 CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
 
 
 def backup(wb: WalletBackup, wallet: str = "wallet-1", password: str = PASSWORD, **kw: object):
-    return wb.backup_wallet(wallet, CLIENT, method="password", password=password,
-                            custodian_share=CUSTODIAN, **FAST, **kw)
+    return wb.backup_wallet(
+        wallet,
+        CLIENT,
+        method="password",
+        password=password,
+        custodian_share=CUSTODIAN,
+        **FAST,
+        **kw,
+    )
 
 
 # --- managed -------------------------------------------------------------------------------
+
 
 def test_managed_backup_and_recover(wb: WalletBackup) -> None:
     result = backup(wb)
@@ -50,8 +59,9 @@ def test_managed_backup_and_recover(wb: WalletBackup) -> None:
 def test_split_secret_round_trip_through_backup(wb: WalletBackup) -> None:
     secret = secrets.token_bytes(32)
     client, custodian = split_secret(secret)
-    wb.backup_wallet("w", client, method="password", password=PASSWORD,
-                     custodian_share=custodian, **FAST)
+    wb.backup_wallet(
+        "w", client, method="password", password=PASSWORD, custodian_share=custodian, **FAST
+    )
     got = wb.recover_wallet("w", method="password", password=PASSWORD)
     assert combine_shares(got.client_share, got.custodian_share) == secret
 
@@ -73,12 +83,19 @@ def test_verify_backup_returns_nothing_secret(wb: WalletBackup) -> None:
 
 def test_password_change_makes_old_password_useless(wb: WalletBackup, tmp_path: Path) -> None:
     first = backup(wb)
-    wb.add_backup_method("wallet-1", "password", password=OTHER_PASSWORD, **FAST,
-                         unlock_with={"method": "password", "password": PASSWORD})
+    wb.add_backup_method(
+        "wallet-1",
+        "password",
+        password=OTHER_PASSWORD,
+        **FAST,
+        unlock_with={"method": "password", "password": PASSWORD},
+    )
     with pytest.raises(UnlockFailed):
         wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
-    assert wb.recover_wallet("wallet-1", method="password",
-                             password=OTHER_PASSWORD).client_share == CLIENT
+    assert (
+        wb.recover_wallet("wallet-1", method="password", password=OTHER_PASSWORD).client_share
+        == CLIENT
+    )
     # The old envelope is gone from the database file (secure_delete), not merely unreferenced.
     wb.close()
     with sqlite3.connect(tmp_path / "backups.db") as db:
@@ -90,8 +107,14 @@ def test_password_change_makes_old_password_useless(wb: WalletBackup, tmp_path: 
 
 def test_rebackup_replaces_password_and_starts_a_new_backup_set(wb: WalletBackup) -> None:
     first = backup(wb)
-    second = wb.backup_wallet("wallet-1", b"new client", method="password",
-                              password=OTHER_PASSWORD, custodian_share=b"new custodian", **FAST)
+    second = wb.backup_wallet(
+        "wallet-1",
+        b"new client",
+        method="password",
+        password=OTHER_PASSWORD,
+        custodian_share=b"new custodian",
+        **FAST,
+    )
     assert second.backup_set_id != first.backup_set_id
     assert second.key_epoch == first.key_epoch + 1
     with pytest.raises(UnlockFailed):
@@ -103,13 +126,15 @@ def test_rebackup_replaces_password_and_starts_a_new_backup_set(wb: WalletBackup
 def test_remove_last_method_is_refused(wb: WalletBackup) -> None:
     backup(wb)
     with pytest.raises(PolicyViolation, match="only method"):
-        wb.remove_backup_method("wallet-1", "password",
-                                unlock_with={"method": "password", "password": PASSWORD})
+        wb.remove_backup_method(
+            "wallet-1", "password", unlock_with={"method": "password", "password": PASSWORD}
+        )
     assert wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
 
 
 def test_rewrap_advice_when_costs_fall_below_policy(
-        wb: WalletBackup, monkeypatch: pytest.MonkeyPatch) -> None:
+    wb: WalletBackup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     backup(wb)
     # Today's policy rises above what the stored stanza used: recovery reports it.
     raised = kdf.Argon2Params(time_cost=9, memory_kib=19456, parallelism=1)
@@ -124,19 +149,22 @@ def test_rewrap_advice_when_costs_fall_below_policy(
 
 # --- self-managed --------------------------------------------------------------------------
 
+
 def test_self_managed_pending_until_confirmed(wb_self: WalletBackup) -> None:
     result = backup(wb_self)
     assert result.status == "pending"
     assert [s.status for s in wb_self.backup_status("wallet-1")] == ["pending"]
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
     assert [s.status for s in wb_self.backup_status("wallet-1")] == ["stored"]
-    got = wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                                 cipher_text=result.cipher_text_armored)
+    got = wb_self.recover_wallet(
+        "wallet-1", method="password", password=PASSWORD, cipher_text=result.cipher_text_armored
+    )
     assert (got.client_share, got.custodian_share) == (CLIENT, CUSTODIAN)
 
 
 def test_self_managed_store_never_holds_the_client_envelope(
-        wb_self: WalletBackup, tmp_path: Path) -> None:
+    wb_self: WalletBackup, tmp_path: Path
+) -> None:
     result = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
     wb_self.close()
@@ -148,32 +176,57 @@ def test_self_managed_store_never_holds_the_client_envelope(
 def test_self_managed_failure_keeps_previous_backup(wb_self: WalletBackup) -> None:
     first = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
-    second = wb_self.backup_wallet("wallet-1", b"c2", method="password", password=OTHER_PASSWORD,
-                                   custodian_share=b"k2", cipher_text=first.cipher_text, **FAST)
+    second = wb_self.backup_wallet(
+        "wallet-1",
+        b"c2",
+        method="password",
+        password=OTHER_PASSWORD,
+        custodian_share=b"k2",
+        cipher_text=first.cipher_text,
+        **FAST,
+    )
     wb_self.stored_client_backup_share("wallet-1", "password", success=False)
     assert "failed" in {s.status for s in wb_self.backup_status("wallet-1")}
-    got = wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                                 cipher_text=first.cipher_text)
+    got = wb_self.recover_wallet(
+        "wallet-1", method="password", password=PASSWORD, cipher_text=first.cipher_text
+    )
     assert got.client_share == CLIENT
     with pytest.raises(BackupNotFound, match="custodian"):
-        wb_self.recover_wallet("wallet-1", method="password", password=OTHER_PASSWORD,
-                               cipher_text=second.cipher_text)
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=OTHER_PASSWORD, cipher_text=second.cipher_text
+        )
 
 
 def test_self_managed_confirmation_makes_old_cipher_text_useless(wb_self: WalletBackup) -> None:
     first = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
-    second = wb_self.backup_wallet("wallet-1", b"c2", method="password", password=OTHER_PASSWORD,
-                                   custodian_share=b"k2", cipher_text=first.cipher_text, **FAST)
+    second = wb_self.backup_wallet(
+        "wallet-1",
+        b"c2",
+        method="password",
+        password=OTHER_PASSWORD,
+        custodian_share=b"k2",
+        cipher_text=first.cipher_text,
+        **FAST,
+    )
     # Before confirmation the previous backup is still the recovery path.
-    assert wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                                  cipher_text=first.cipher_text).client_share == CLIENT
+    assert (
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=first.cipher_text
+        ).client_share
+        == CLIENT
+    )
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
     with pytest.raises(BackupNotFound):  # the missing custodian share
-        wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                               cipher_text=first.cipher_text)
-    assert wb_self.recover_wallet("wallet-1", method="password", password=OTHER_PASSWORD,
-                                  cipher_text=second.cipher_text).client_share == b"c2"
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=first.cipher_text
+        )
+    assert (
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=OTHER_PASSWORD, cipher_text=second.cipher_text
+        ).client_share
+        == b"c2"
+    )
 
 
 def test_confirm_without_pending_backup(wb_self: WalletBackup) -> None:
@@ -189,12 +242,15 @@ def test_confirm_in_managed_mode_is_refused(wb: WalletBackup) -> None:
 
 def test_mode_mismatch_is_refused(wb: WalletBackup, paths: dict[str, str]) -> None:
     backup(wb)
-    with WalletBackup(store=paths["store"], kms=paths["kms"], mode="self-managed") as other, \
-            pytest.raises(PolicyViolation, match="managed mode"):
+    with (
+        WalletBackup(store=paths["store"], kms=paths["kms"], mode="self-managed") as other,
+        pytest.raises(PolicyViolation, match="managed mode"),
+    ):
         backup(other)
 
 
 # --- bad input -----------------------------------------------------------------------------
+
 
 def test_unknown_method_names_the_distribution(wb: WalletBackup) -> None:
     with pytest.raises(MethodUnavailable, match="pip install walletbackup-carrierpigeon"):
@@ -216,8 +272,9 @@ def test_method_not_on_wallet(wb: WalletBackup) -> None:
 def test_truncated_cipher_text(wb_self: WalletBackup, cut: int) -> None:
     result = backup(wb_self)
     with pytest.raises(MalformedBackup):
-        wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                               cipher_text=result.cipher_text[:cut])
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=result.cipher_text[:cut]
+        )
 
 
 def test_corrupted_cipher_text(wb_self: WalletBackup) -> None:
@@ -225,19 +282,25 @@ def test_corrupted_cipher_text(wb_self: WalletBackup) -> None:
     data = bytearray(result.cipher_text)
     data[-5] ^= 0x40
     with pytest.raises(UnlockFailed):
-        wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                               cipher_text=bytes(data))
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=bytes(data)
+        )
     # Nothing stored changed: the genuine cipher text still recovers.
-    assert wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                                  cipher_text=result.cipher_text).client_share == CLIENT
+    assert (
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=result.cipher_text
+        ).client_share
+        == CLIENT
+    )
 
 
 def test_cipher_text_for_another_wallet(wb_self: WalletBackup) -> None:
     other = backup(wb_self, wallet="wallet-2")
     backup(wb_self, wallet="wallet-1")
     with pytest.raises(MalformedBackup, match="wallet-2"):
-        wb_self.recover_wallet("wallet-1", method="password", password=PASSWORD,
-                               cipher_text=other.cipher_text)
+        wb_self.recover_wallet(
+            "wallet-1", method="password", password=PASSWORD, cipher_text=other.cipher_text
+        )
 
 
 def test_store_path_not_writable(tmp_path: Path) -> None:
@@ -247,35 +310,62 @@ def test_store_path_not_writable(tmp_path: Path) -> None:
         WalletBackup(store=f"sqlite:///{blocker}/backups.db", kms=f"local:///{tmp_path}/k.key")
 
 
-def test_kms_key_file_with_loose_permissions(wb: WalletBackup, tmp_path: Path,
-                                             paths: dict[str, str]) -> None:
+def test_kms_key_file_with_loose_permissions(
+    wb: WalletBackup, tmp_path: Path, paths: dict[str, str]
+) -> None:
     backup(wb)
     os.chmod(tmp_path / "custodian.key", 0o644)
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as again, \
-            pytest.raises(StorageError, match="chmod"):
+    with (
+        WalletBackup(store=paths["store"], kms=paths["kms"]) as again,
+        pytest.raises(PolicyViolation, match="chmod 600"),
+    ):
         again.recover_wallet("wallet-1", method="password", password=PASSWORD)
 
 
-def test_other_kms_key_cannot_open_custodian_share(wb: WalletBackup, tmp_path: Path,
-                                                   paths: dict[str, str]) -> None:
+def test_missing_kms_key_file(wb: WalletBackup, tmp_path: Path, paths: dict[str, str]) -> None:
     backup(wb)
-    with WalletBackup(store=paths["store"], kms=f"local:///{tmp_path / 'other.key'}") as again, \
-            pytest.raises(UnlockFailed):
+    (tmp_path / "custodian.key").rename(tmp_path / "moved.key")
+    with pytest.raises(StorageError, match=r"custodian\.key does not exist"):
+        wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
+
+
+def test_other_kms_key_cannot_open_custodian_share(
+    wb: WalletBackup, tmp_path: Path, paths: dict[str, str]
+) -> None:
+    backup(wb)
+    other = LocalKms(f"local://{tmp_path / 'other.key'}")
+    other.stanza_args()  # creates that key file
+    with (
+        WalletBackup(store=paths["store"], kms=other) as again,
+        pytest.raises(UnlockFailed, match="key"),
+    ):
         again.recover_wallet("wallet-1", method="password", password=PASSWORD)
 
 
 @pytest.mark.parametrize("wallet_id", ["", "x" * 129, "tab\there", b"bytes"])
 def test_bad_wallet_id(wb: WalletBackup, wallet_id: object) -> None:
     with pytest.raises(PolicyViolation, match="wallet_id"):
-        wb.backup_wallet(wallet_id, CLIENT, method="password",  # type: ignore[arg-type]
-                         password=PASSWORD, custodian_share=CUSTODIAN, **FAST)
+        wb.backup_wallet(
+            wallet_id,
+            CLIENT,
+            method="password",  # type: ignore[arg-type]
+            password=PASSWORD,
+            custodian_share=CUSTODIAN,
+            **FAST,
+        )
 
 
 @pytest.mark.parametrize("share", [b"", b"x" * 65537, "text"])
 def test_bad_share(wb: WalletBackup, share: object) -> None:
     with pytest.raises(PolicyViolation, match="client_share"):
-        wb.backup_wallet("w", share, method="password",  # type: ignore[arg-type]
-                         password=PASSWORD, custodian_share=CUSTODIAN, **FAST)
+        wb.backup_wallet(
+            "w",
+            share,
+            method="password",  # type: ignore[arg-type]
+            password=PASSWORD,
+            custodian_share=CUSTODIAN,
+            **FAST,
+        )
 
 
 def test_weak_password_refused_and_nothing_stored(wb: WalletBackup) -> None:
@@ -293,20 +383,31 @@ def test_weak_new_password_keeps_old_backup(wb: WalletBackup) -> None:
 
 # --- audit ---------------------------------------------------------------------------------
 
+
 def test_audit_events_cover_every_operation_and_hold_no_secret(
-        wb: WalletBackup, caplog: pytest.LogCaptureFixture) -> None:
+    wb: WalletBackup, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     backup(wb)
     wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
     with pytest.raises(UnlockFailed):
         wb.recover_wallet("wallet-1", method="password", password=OTHER_PASSWORD)
     wb.verify_backup("wallet-1", method="password", password=PASSWORD)
-    wb.add_backup_method("wallet-1", "password", password=OTHER_PASSWORD, **FAST,
-                         unlock_with={"method": "password", "password": PASSWORD})
+    wb.add_backup_method(
+        "wallet-1",
+        "password",
+        password=OTHER_PASSWORD,
+        **FAST,
+        unlock_with={"method": "password", "password": PASSWORD},
+    )
     events = wb.audit_log("wallet-1")
     assert [(e["type"], e["outcome"]) for e in events] == [
-        ("backup", "ok"), ("recover", "ok"), ("recover", "failed"), ("verify", "ok"),
-        ("add_method", "ok")]
+        ("backup", "ok"),
+        ("recover", "ok"),
+        ("recover", "failed"),
+        ("verify", "ok"),
+        ("add_method", "ok"),
+    ]
     assert events[2]["error"] == "UnlockFailed"
     text = repr(events) + caplog.text
     for secret in (PASSWORD, OTHER_PASSWORD, CLIENT.hex(), CUSTODIAN.hex(), "client-share"):

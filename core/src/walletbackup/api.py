@@ -74,14 +74,28 @@ class WalletBackup:
     :meth:`stored_client_backup_share`).
     """
 
-    def __init__(self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:",
-                 mode: str = "managed") -> None:
+    def __init__(
+        self,
+        *,
+        store: str | Store = "sqlite:",
+        kms: str | KmsProvider = "local:",
+        mode: str = "managed",
+    ) -> None:
         if mode not in MODES:
             raise PolicyViolation(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
-        self.store = store if isinstance(store, Store) else open_store(store, {
-            scheme: item.value for scheme, item in plugins.store_registry().items()
-            if item.distribution != plugins.CORE_DISTRIBUTION})
+        self.store = (
+            store
+            if isinstance(store, Store)
+            else open_store(
+                store,
+                {
+                    scheme: item.value
+                    for scheme, item in plugins.store_registry().items()
+                    if item.distribution != plugins.CORE_DISTRIBUTION
+                },
+            )
+        )
         self.kms = kms if isinstance(kms, KmsProvider) else _open_kms(kms)
         # The latest instance of each method that has remote material, with its options
         # (credentials): what discards obsolete material, possibly in a later call.
@@ -101,10 +115,18 @@ class WalletBackup:
 
     # --- backups -------------------------------------------------------------------------
 
-    def backup_wallet(self, wallet_id: str, client_share: bytes, *, method: str,
-                      custodian_share: bytes, replace: bool = False,
-                      cipher_text: bytes | str | None = None,
-                      share_commitment: bytes | None = None, **options: Any) -> BackupResult:
+    def backup_wallet(
+        self,
+        wallet_id: str,
+        client_share: bytes,
+        *,
+        method: str,
+        custodian_share: bytes,
+        replace: bool = False,
+        cipher_text: bytes | str | None = None,
+        share_commitment: bytes | None = None,
+        **options: Any,
+    ) -> BackupResult:
         """Back up both shares, protecting the client share with ``method``.
 
         On a wallet that already has a backup, the wallet's other methods are kept (their keys
@@ -129,17 +151,32 @@ class WalletBackup:
                     raise PolicyViolation(
                         f"wallet {wallet_id!r} already has a backup that {', '.join(others)} also "
                         f"protect(s); pass cipher_text=<its current cipher text> to keep them, or "
-                        f"replace=True to replace the backup with {method} only")
+                        f"replace=True to replace the backup with {method} only"
+                    )
             state.last_epoch += 1
             change = _Change(
-                share=share, custodian_envelope=None, custodian_share=custodian,
-                backup_set_id=os.urandom(ID_BYTES), key_epoch=state.last_epoch,
-                share_commitment=share_commitment, keep=keep, drop=drop,
-                enroll=self._method(method, options), reason=method)
+                share=share,
+                custodian_envelope=None,
+                custodian_share=custodian,
+                backup_set_id=os.urandom(ID_BYTES),
+                key_epoch=state.last_epoch,
+                share_commitment=share_commitment,
+                keep=keep,
+                drop=drop,
+                enroll=self._method(method, options),
+                reason=method,
+            )
             return self._commit(state, change, method)
 
-    def add_backup_method(self, wallet_id: str, method: str, *, unlock_with: Mapping[str, Any],
-                          cipher_text: bytes | str | None = None, **options: Any) -> BackupResult:
+    def add_backup_method(
+        self,
+        wallet_id: str,
+        method: str,
+        *,
+        unlock_with: Mapping[str, Any],
+        cipher_text: bytes | str | None = None,
+        **options: Any,
+    ) -> BackupResult:
         """Protect the wallet's client share with one more method (unlocking with another).
 
         A method that allows a single stanza per wallet (password) replaces its old stanza, so
@@ -147,19 +184,38 @@ class WalletBackup:
         password=new)`` is a password change.
         """
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("add_method", wallet_id, method=method), \
-                self._locked(wallet_id) as state:
+        with (
+            self._audited("add_method", wallet_id, method=method),
+            self._locked(wallet_id) as state,
+        ):
             env, share = self._unlocked_share(state, unlock_with, cipher_text)
             several = _allows_several(method)
             keep = [s for s in env.stanzas if several or s.type != method]
             drop = [s for s in env.stanzas if not several and s.type == method]
-            return self._commit(state, self._rewrite(state, env, share, keep, drop,
-                                                     self._method(method, options), method),
-                                method)
+            return self._commit(
+                state,
+                self._rewrite(
+                    state,
+                    env,
+                    share=share,
+                    keep=keep,
+                    drop=drop,
+                    enroll=self._method(method, options),
+                    reason=method,
+                ),
+                method,
+            )
 
-    def remove_backup_method(self, wallet_id: str, method: str, *,
-                             unlock_with: Mapping[str, Any], cipher_text: bytes | str | None = None,
-                             stanza_id: str | None = None, **options: Any) -> BackupResult:
+    def remove_backup_method(
+        self,
+        wallet_id: str,
+        method: str,
+        *,
+        unlock_with: Mapping[str, Any],
+        cipher_text: bytes | str | None = None,
+        stanza_id: str | None = None,
+        **options: Any,
+    ) -> BackupResult:
         """Stop protecting the client share with ``method`` (all its stanzas, or ``stanza_id``).
 
         Writes a new envelope under a fresh backup key without it, then discards its remote key
@@ -167,34 +223,52 @@ class WalletBackup:
         last method.
         """
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("remove_method", wallet_id, method=method), \
-                self._locked(wallet_id) as state:
+        with (
+            self._audited("remove_method", wallet_id, method=method),
+            self._locked(wallet_id) as state,
+        ):
             env, share = self._unlocked_share(state, unlock_with, cipher_text)
-            drop = [s for s in env.stanzas if s.type == method
-                    and (stanza_id is None or s.id.hex() == stanza_id)]
+            drop = [
+                s
+                for s in env.stanzas
+                if s.type == method and (stanza_id is None or s.id.hex() == stanza_id)
+            ]
             if not drop:
                 raise BackupNotFound(f"wallet {wallet_id!r} has no {method} method to remove")
             keep = [s for s in env.stanzas if s not in drop]
             if not keep:
                 raise PolicyViolation(
                     f"{method} is the only method protecting wallet {wallet_id!r}; add another "
-                    "method first, or back up again with replace=True")
+                    "method first, or back up again with replace=True"
+                )
             if options:
                 self._method(method, options, check=False)  # it will discard the material
-            return self._commit(state, self._rewrite(state, env, share, keep, drop, None, method),
-                                method)
+            return self._commit(
+                state,
+                self._rewrite(
+                    state, env, share=share, keep=keep, drop=drop, enroll=None, reason=method
+                ),
+                method,
+            )
 
-    def rewrap_backup(self, wallet_id: str, method: str, *, cipher_text: bytes | str | None = None,
-                      **options: Any) -> BackupResult:
+    def rewrap_backup(
+        self, wallet_id: str, method: str, *, cipher_text: bytes | str | None = None, **options: Any
+    ) -> BackupResult:
         """Enroll ``method`` again with today's policy (e.g. stronger Argon2 costs).
 
         What to call when ``recover_wallet``/``verify_backup`` report ``rewrap_advice``.
         """
-        return self.add_backup_method(wallet_id, method, cipher_text=cipher_text,
-                                      unlock_with={"method": method, **options}, **options)
+        return self.add_backup_method(
+            wallet_id,
+            method,
+            cipher_text=cipher_text,
+            unlock_with={"method": method, **options},
+            **options,
+        )
 
-    def stored_client_backup_share(self, wallet_id: str, method: str, success: bool,
-                                   **options: Any) -> None:
+    def stored_client_backup_share(
+        self, wallet_id: str, method: str, success: bool, **options: Any
+    ) -> None:
         """Self-managed mode: confirm (or deny) that the application stored the cipher text.
 
         ``success=True`` makes the pending backup current and discards obsolete material;
@@ -205,14 +279,17 @@ class WalletBackup:
         if options:
             self._method(method, options, check=False)
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("confirm", wallet_id, method=method, success=success), \
-                self._locked(wallet_id) as state:
+        with (
+            self._audited("confirm", wallet_id, method=method, success=success),
+            self._locked(wallet_id) as state,
+        ):
             pending = state.pending
             if self.mode != "self-managed" or state.mode != "self-managed":
                 raise PolicyViolation("stored_client_backup_share is for self-managed mode only")
             if pending is None or pending.reason != method:
                 raise BackupNotFound(
-                    f"wallet {wallet_id!r} has no pending {method} backup to confirm")
+                    f"wallet {wallet_id!r} has no pending {method} backup to confirm"
+                )
             if success:
                 self._promote(state)
             else:
@@ -222,31 +299,58 @@ class WalletBackup:
 
     # --- recovery ------------------------------------------------------------------------
 
-    def recover_wallet(self, wallet_id: str, *, method: str,
-                       cipher_text: bytes | str | None = None, stanza_id: str | None = None,
-                       **options: Any) -> Recovered:
+    def recover_wallet(
+        self,
+        wallet_id: str,
+        *,
+        method: str,
+        cipher_text: bytes | str | None = None,
+        stanza_id: str | None = None,
+        **options: Any,
+    ) -> Recovered:
         """Recover both shares, unlocking the client share with ``method``."""
         wallet_id = _check_wallet_id(wallet_id)
         with self._audited("recover", wallet_id, method=method):
             state = self._load(wallet_id)
             env, share, advice = self._open_client(
-                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text)
+                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
+            )
             custodian = self._open_custodian(state, env)
-            return Recovered(wallet_id, method, env.context.backup_set_id.hex(),
-                             env.context.key_epoch, share, custodian, advice)
+            return Recovered(
+                wallet_id,
+                method,
+                env.context.backup_set_id.hex(),
+                env.context.key_epoch,
+                share,
+                custodian,
+                advice,
+            )
 
-    def verify_backup(self, wallet_id: str, *, method: str,
-                      cipher_text: bytes | str | None = None, stanza_id: str | None = None,
-                      **options: Any) -> VerifyReport:
+    def verify_backup(
+        self,
+        wallet_id: str,
+        *,
+        method: str,
+        cipher_text: bytes | str | None = None,
+        stanza_id: str | None = None,
+        **options: Any,
+    ) -> VerifyReport:
         """Test a backup: open both envelopes, return nothing secret. Raises when it would fail."""
         wallet_id = _check_wallet_id(wallet_id)
         with self._audited("verify", wallet_id, method=method):
             state = self._load(wallet_id)
             env, _, advice = self._open_client(
-                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text)
+                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
+            )
             self._open_custodian(state, env)
-            return VerifyReport(wallet_id, method, env.context.backup_set_id.hex(),
-                                env.context.key_epoch, env.envelope_id.hex(), advice)
+            return VerifyReport(
+                wallet_id,
+                method,
+                env.context.backup_set_id.hex(),
+                env.context.key_epoch,
+                env.envelope_id.hex(),
+                advice,
+            )
 
     # --- status --------------------------------------------------------------------------
 
@@ -298,7 +402,8 @@ class WalletBackup:
             if state.mode != self.mode and (state.current or state.pending):
                 raise PolicyViolation(
                     f"wallet {wallet_id!r} is backed up in {state.mode} mode; open it with "
-                    f"WalletBackup(mode={state.mode!r})")
+                    f"WalletBackup(mode={state.mode!r})"
+                )
             state.mode = self.mode
             if state.pending is not None and self.mode == "managed":
                 self._abandon(state, "interrupted before the backup was verified")
@@ -338,98 +443,166 @@ class WalletBackup:
         remaining = []
         for item in state.discard_queue:
             try:
-                method = self._discarders.get(item.method) or self._method(item.method, {},
-                                                                            check=False)
+                method = self._discarders.get(item.method) or self._method(
+                    item.method, {}, check=False
+                )
                 method.discard(item.args, MethodContext(**item.context))
-            except Exception as exc:  # noqa: BLE001 - a remote failure must not undo the backup
-                log.warning("could not discard %s key material (will retry): %s",
-                            item.method, type(exc).__name__)
-                remaining.append(DiscardItem(item.method, item.args, item.context,
-                                             item.attempts + 1, type(exc).__name__))
+            except Exception as exc:
+                log.warning(
+                    "could not discard %s key material (will retry): %s",
+                    item.method,
+                    type(exc).__name__,
+                )
+                remaining.append(
+                    DiscardItem(
+                        item.method, item.args, item.context, item.attempts + 1, type(exc).__name__
+                    )
+                )
         if remaining != state.discard_queue:
             state.discard_queue = remaining
             self._save(state)
 
     # --- internals: writing a revision ---------------------------------------------------
 
-    def _rewrite(self, state: WalletState, env: Envelope, share: bytes, keep: list[Stanza],
-                 drop: list[Stanza], enroll: BackupMethod | None, reason: str) -> _Change:
+    def _rewrite(
+        self,
+        state: WalletState,
+        env: Envelope,
+        *,
+        share: bytes,
+        keep: list[Stanza],
+        drop: list[Stanza],
+        enroll: BackupMethod | None,
+        reason: str,
+    ) -> _Change:
         current = state.current
         assert current is not None  # _unlocked_share found it
         return _Change(
-            share=share, custodian_envelope=current.custodian_envelope, custodian_share=None,
-            backup_set_id=env.context.backup_set_id, key_epoch=env.context.key_epoch,
-            share_commitment=env.context.share_commitment, keep=keep, drop=drop,
-            enroll=enroll, reason=reason)
+            share=share,
+            custodian_envelope=current.custodian_envelope,
+            custodian_share=None,
+            backup_set_id=env.context.backup_set_id,
+            key_epoch=env.context.key_epoch,
+            share_commitment=env.context.share_commitment,
+            keep=keep,
+            drop=drop,
+            enroll=enroll,
+            reason=reason,
+        )
 
     def _commit(self, state: WalletState, change: _Change, method: str) -> BackupResult:
         """Seal, store as pending, verify, promote: the one path every change takes."""
         if state.pending is not None:  # self-managed, never confirmed: superseded
             self._abandon(state, "superseded by a newer backup before it was confirmed")
         envelope_id = os.urandom(32)
-        context = Context(state.wallet_id, change.backup_set_id, "client", change.key_epoch,
-                          change.share_commitment)
+        context = Context(
+            state.wallet_id,
+            change.backup_set_id,
+            "client",
+            change.key_epoch,
+            change.share_commitment,
+        )
         recipients = [Recipient(s.type, s.id, s.args, _recipient(s)) for s in change.keep]
         enrolled: list[tuple[Recipient, bytes]] = []
         fresh: list[DiscardItem] = []
         if change.enroll is not None:
             stanza_id = os.urandom(ID_BYTES)
-            ctx = MethodContext(state.wallet_id, change.backup_set_id.hex(), envelope_id.hex(),
-                                stanza_id.hex())
+            ctx = MethodContext(
+                state.wallet_id, change.backup_set_id.hex(), envelope_id.hex(), stanza_id.hex()
+            )
             enrollment = change.enroll.enroll(ctx)
-            new = Recipient(change.enroll.name, stanza_id, dict(enrollment.args),
-                            envelope.recipient_public_key(enrollment.secret, stanza_id))
+            new = Recipient(
+                change.enroll.name,
+                stanza_id,
+                dict(enrollment.args),
+                envelope.recipient_public_key(enrollment.secret, stanza_id),
+            )
             recipients.append(new)
             enrolled.append((new, enrollment.secret))
             fresh.append(_discard_item(change.enroll.name, new.args, ctx))
         try:
-            client_bytes, backup_key = envelope.seal(context, change.share, recipients,
-                                                     envelope_id=envelope_id)
+            client_bytes, backup_key = envelope.seal(
+                context, change.share, recipients, envelope_id=envelope_id
+            )
             custodian_bytes = change.custodian_envelope
             if custodian_bytes is None:
                 assert change.custodian_share is not None  # backup_wallet passes it
                 custodian_bytes = self._seal_custodian(
-                    Context(state.wallet_id, change.backup_set_id, "custodian",
-                            change.key_epoch, change.share_commitment), change.custodian_share)
+                    Context(
+                        state.wallet_id,
+                        change.backup_set_id,
+                        "custodian",
+                        change.key_epoch,
+                        change.share_commitment,
+                    ),
+                    change.custodian_share,
+                )
         except BaseException:
             state.discard_queue += fresh  # sealing failed: the new material is orphaned
             self._save(state)
             self._run_discards(state)
             raise
-        obsolete = [_discard_item(s.type, dict(s.args), _context_of(state.wallet_id, s, context,
-                                                                   envelope_id))
-                    for s in change.drop]
+        obsolete = [
+            _discard_item(
+                s.type, dict(s.args), _context_of(state.wallet_id, s, context, envelope_id)
+            )
+            for s in change.drop
+        ]
         revision = Revision(
-            backup_set_id=change.backup_set_id.hex(), key_epoch=change.key_epoch,
+            backup_set_id=change.backup_set_id.hex(),
+            key_epoch=change.key_epoch,
             client_envelope_id=envelope_id.hex(),
             client_envelope=client_bytes if self.mode == "managed" else None,
             custodian_envelope=custodian_bytes,
             stanzas=[StanzaRef(r.id.hex(), r.type) for r in recipients],
-            created_at=now(), reason=change.reason,
-            discard_on_success=obsolete, discard_on_failure=fresh)
+            created_at=now(),
+            reason=change.reason,
+            discard_on_success=obsolete,
+            discard_on_failure=fresh,
+        )
         state.pending = revision
         state.set_status(revision, "pending", only={item.context["stanza_id"] for item in fresh})
         self._save(state)
         try:
-            self._verify_written(state.wallet_id, client_bytes, backup_key, change, enrolled)
+            self._verify_written(
+                wallet_id=state.wallet_id,
+                client_bytes=client_bytes,
+                backup_key=backup_key,
+                change=change,
+                enrolled=enrolled,
+            )
         except WalletBackupError as exc:
             self._abandon(state, f"verification failed: {type(exc).__name__}")
             self._save(state)
             self._run_discards(state)
             raise StorageError(
                 f"the new backup of wallet {state.wallet_id!r} did not read back intact; the "
-                "previous backup is unchanged") from exc
+                "previous backup is unchanged"
+            ) from exc
         if self.mode == "managed":
             self._promote(state)
             self._save(state)
         self._run_discards(state)
         return BackupResult(
-            state.wallet_id, method, "stored" if self.mode == "managed" else "pending",
-            revision.backup_set_id, revision.key_epoch, revision.client_envelope_id,
-            tuple(sorted({ref.method for ref in revision.stanzas})), client_bytes)
+            state.wallet_id,
+            method,
+            "stored" if self.mode == "managed" else "pending",
+            revision.backup_set_id,
+            revision.key_epoch,
+            revision.client_envelope_id,
+            tuple(sorted({ref.method for ref in revision.stanzas})),
+            client_bytes,
+        )
 
-    def _verify_written(self, wallet_id: str, client_bytes: bytes, backup_key: bytes,
-                        change: _Change, enrolled: list[tuple[Recipient, bytes]]) -> None:
+    def _verify_written(
+        self,
+        *,
+        wallet_id: str,
+        client_bytes: bytes,
+        backup_key: bytes,
+        change: _Change,
+        enrolled: list[tuple[Recipient, bytes]],
+    ) -> None:
         """Read the new state back and open it with the keys still in memory."""
         stored = self._load(wallet_id).pending
         if stored is None:
@@ -447,7 +620,8 @@ class WalletBackup:
         custodian_env = envelope.parse(stored.custodian_envelope)
         custodian = self._custodian_share(custodian_env)
         if change.custodian_share is not None and not hmac.compare_digest(
-                custodian, change.custodian_share):
+            custodian, change.custodian_share
+        ):
             raise StorageError("the custodian share did not read back identical")
         _check_pair(env, custodian_env)
 
@@ -458,8 +632,9 @@ class WalletBackup:
 
     # --- internals: opening --------------------------------------------------------------
 
-    def _current_client(self, state: WalletState, cipher_text: bytes | str | None,
-                        required: bool = True) -> Envelope | None:
+    def _current_client(
+        self, state: WalletState, cipher_text: bytes | str | None, required: bool = True
+    ) -> Envelope | None:
         """The wallet's current client envelope: from the store, or the application's copy."""
         current = state.current
         if current is None:
@@ -471,54 +646,67 @@ class WalletBackup:
         if cipher_text is None:
             if required:
                 raise PolicyViolation(
-                    "self-managed mode: pass cipher_text=<the wallet's current cipher text>")
+                    "self-managed mode: pass cipher_text=<the wallet's current cipher text>"
+                )
             return None
         env = _parse_cipher_text(cipher_text, state.wallet_id)
         if env.envelope_id.hex() != current.client_envelope_id:
             raise PolicyViolation(
                 f"this cipher text is not wallet {state.wallet_id!r}'s current backup (envelope "
                 f"{env.envelope_id.hex()[:16]}..., current {current.client_envelope_id[:16]}...);"
-                " pass the current one")
+                " pass the current one"
+            )
         return env
 
-    def _unlocked_share(self, state: WalletState, unlock_with: Mapping[str, Any],
-                        cipher_text: bytes | str | None) -> tuple[Envelope, bytes]:
+    def _unlocked_share(
+        self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
+    ) -> tuple[Envelope, bytes]:
         env = self._current_client(state, cipher_text)
         assert env is not None  # required=True
         _, share = self._unlock(env, unlock_with)[:2]
         return env, share
 
-    def _open_client(self, state: WalletState, unlock_with: Mapping[str, Any],
-                     cipher_text: bytes | str | None) -> tuple[Envelope, bytes, tuple[str, ...]]:
+    def _open_client(
+        self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
+    ) -> tuple[Envelope, bytes, tuple[str, ...]]:
         if cipher_text is not None:
             env = _parse_cipher_text(cipher_text, state.wallet_id)
         else:
             found = self._current_client(state, None)
             assert found is not None  # required=True
             env = found
-        key, share, advice = self._unlock(env, unlock_with)
+        _, share, advice = self._unlock(env, unlock_with)
         return env, share, advice
 
-    def _unlock(self, env: Envelope, unlock_with: Mapping[str, Any]
-                ) -> tuple[bytes, bytes, tuple[str, ...]]:
+    def _unlock(
+        self, env: Envelope, unlock_with: Mapping[str, Any]
+    ) -> tuple[bytes, bytes, tuple[str, ...]]:
         """Open the client envelope with one method: (backup key, share, re-wrap advice)."""
         options = dict(unlock_with)
         name = options.pop("method", None)
         if not isinstance(name, str):
             raise PolicyViolation("unlock_with needs a 'method' naming the method to unlock with")
         stanza_id = options.pop("stanza_id", None)
-        stanzas = [s for s in env.stanzas
-                   if s.type == name and (stanza_id is None or s.id.hex() == stanza_id)]
+        stanzas = [
+            s
+            for s in env.stanzas
+            if s.type == name and (stanza_id is None or s.id.hex() == stanza_id)
+        ]
         if not stanzas:
             raise BackupNotFound(
                 f"wallet {env.context.wallet_id!r} has no {name} method; it can be recovered "
-                f"with: {', '.join(sorted({s.type for s in env.stanzas}))}")
+                f"with: {', '.join(sorted({s.type for s in env.stanzas}))}"
+            )
         method = self._method(name, options)
         for stanza in stanzas:
             type(method).validate_args(stanza.args)
         for stanza in stanzas:
-            ctx = MethodContext(env.context.wallet_id, env.context.backup_set_id.hex(),
-                                env.envelope_id.hex(), stanza.id.hex())
+            ctx = MethodContext(
+                env.context.wallet_id,
+                env.context.backup_set_id.hex(),
+                env.envelope_id.hex(),
+                stanza.id.hex(),
+            )
             try:
                 key = envelope.unwrap_key(env, stanza, method.unlock(stanza.args, ctx))
             except UnlockFailed:
@@ -531,12 +719,14 @@ class WalletBackup:
     def _open_custodian(self, state: WalletState, client_env: Envelope) -> bytes:
         """The custodian share that belongs with this client envelope (same set and epoch)."""
         wanted = client_env.context.backup_set_id.hex()
-        revisions = [r for r in (state.current, state.pending)
-                     if r is not None and r.backup_set_id == wanted]
+        revisions = [
+            r for r in (state.current, state.pending) if r is not None and r.backup_set_id == wanted
+        ]
         if not revisions:
             raise BackupNotFound(
                 f"no custodian share for backup set {wanted[:16]}... of wallet "
-                f"{state.wallet_id!r}: this cipher text is from a backup that was replaced")
+                f"{state.wallet_id!r}: this cipher text is from a backup that was replaced"
+            )
         custodian_env = envelope.parse(revisions[0].custodian_envelope)
         _check_pair(client_env, custodian_env)
         return self._custodian_share(custodian_env)
@@ -546,7 +736,8 @@ class WalletBackup:
         if stanza.args.get("provider") != self.kms.scheme:
             raise MethodUnavailable(
                 f"the custodian share was sealed by KMS provider {stanza.args.get('provider')!r};"
-                f" configure kms= with that provider (now: {self.kms.scheme!r})")
+                f" configure kms= with that provider (now: {self.kms.scheme!r})"
+            )
         key = envelope.unwrap_key_kms(custodian_env, stanza, self.kms)
         return envelope.open_with_key(custodian_env, key)
 
@@ -561,13 +752,18 @@ class WalletBackup:
             if not availability.available:
                 raise MethodUnavailable(
                     f"backup method {name!r} cannot be used here: {availability.reason}"
-                    + (f"; {availability.remedy}" if availability.remedy else ""))
+                    + (f"; {availability.remedy}" if availability.remedy else "")
+                )
         return method
 
     @contextmanager
     def _audited(self, kind: str, wallet_id: str, **fields: Any) -> Iterator[None]:
-        event: dict[str, Any] = {"type": kind, "wallet_id": wallet_id, "mode": self.mode,
-                                 **{k: v for k, v in fields.items() if v is not None}}
+        event: dict[str, Any] = {
+            "type": kind,
+            "wallet_id": wallet_id,
+            "mode": self.mode,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         try:
             yield
         except BaseException as exc:
@@ -586,6 +782,7 @@ class WalletBackup:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def _open_kms(url: str) -> KmsProvider:
     scheme, colon, _ = url.partition(":")
@@ -608,29 +805,43 @@ def _stanza(env: Envelope, stanza_id: bytes) -> Stanza:
 
 
 def _discard_item(method: str, args: Mapping[str, Any], ctx: MethodContext) -> DiscardItem:
-    return DiscardItem(method, dict(args), {
-        "wallet_id": ctx.wallet_id, "backup_set_id": ctx.backup_set_id,
-        "envelope_id": ctx.envelope_id, "stanza_id": ctx.stanza_id})
+    return DiscardItem(
+        method,
+        dict(args),
+        {
+            "wallet_id": ctx.wallet_id,
+            "backup_set_id": ctx.backup_set_id,
+            "envelope_id": ctx.envelope_id,
+            "stanza_id": ctx.stanza_id,
+        },
+    )
 
 
-def _context_of(wallet_id: str, stanza: Stanza, context: Context,
-                envelope_id: bytes) -> MethodContext:
-    return MethodContext(wallet_id, context.backup_set_id.hex(), envelope_id.hex(),
-                         stanza.id.hex())
+def _context_of(
+    wallet_id: str, stanza: Stanza, context: Context, envelope_id: bytes
+) -> MethodContext:
+    return MethodContext(wallet_id, context.backup_set_id.hex(), envelope_id.hex(), stanza.id.hex())
 
 
 def _check_pair(client: Envelope, custodian: Envelope) -> None:
     a, b = client.context, custodian.context
     if (a.share_role, b.share_role) != ("client", "custodian"):
         raise MalformedBackup("expected a client and a custodian envelope")
-    mismatched = [name for name, x, y in (
-        ("wallet", a.wallet_id, b.wallet_id), ("backup set", a.backup_set_id, b.backup_set_id),
-        ("epoch", a.key_epoch, b.key_epoch),
-        ("share commitment", a.share_commitment, b.share_commitment)) if x != y]
+    mismatched = [
+        name
+        for name, x, y in (
+            ("wallet", a.wallet_id, b.wallet_id),
+            ("backup set", a.backup_set_id, b.backup_set_id),
+            ("epoch", a.key_epoch, b.key_epoch),
+            ("share commitment", a.share_commitment, b.share_commitment),
+        )
+        if x != y
+    ]
     if mismatched:
         raise MalformedBackup(
             f"the client and custodian envelopes do not belong together ({', '.join(mismatched)}"
-            " differ)")
+            " differ)"
+        )
 
 
 def _parse_cipher_text(cipher_text: bytes | str, wallet_id: str) -> Envelope:
@@ -640,7 +851,8 @@ def _parse_cipher_text(cipher_text: bytes | str, wallet_id: str) -> Envelope:
         raise MalformedBackup("this is a custodian envelope, not a client backup")
     if env.context.wallet_id != wallet_id:
         raise MalformedBackup(
-            f"this cipher text belongs to wallet {env.context.wallet_id!r}, not {wallet_id!r}")
+            f"this cipher text belongs to wallet {env.context.wallet_id!r}, not {wallet_id!r}"
+        )
     return env
 
 
@@ -650,10 +862,12 @@ def _check_wallet_id(wallet_id: str) -> str:
     normal = unicodedata.normalize("NFC", wallet_id)
     size = len(normal.encode())
     if not 1 <= size <= MAX_WALLET_ID_BYTES or any(
-            unicodedata.category(ch) == "Cc" for ch in normal):
+        unicodedata.category(ch) == "Cc" for ch in normal
+    ):
         raise PolicyViolation(
             f"wallet_id must be 1 to {MAX_WALLET_ID_BYTES} bytes of UTF-8 without control "
-            "characters")
+            "characters"
+        )
     return normal
 
 
@@ -667,4 +881,3 @@ def _check_share(share: bytes, name: str) -> bytes:
 
 
 __all__ = ["WalletBackup"]
-

@@ -11,6 +11,10 @@ from typing import Any
 
 import click
 
+from .cli_commands import COMMANDS as CHANGE_COMMANDS
+from .cli_config import CONFIG_ENV, MODES, Globals
+from .cli_info import COMMANDS as LISTING_COMMANDS
+from .cli_output import configure_logging
 from .errors import (
     BackupNotFound,
     MalformedBackup,
@@ -63,16 +67,60 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(package_name="walletbackup")
-def cli() -> None:
-    """Back up and recover the two backup shares of an MPC wallet."""
+@click.option(
+    "--store",
+    metavar="URL",
+    help="Store URL (sqlite:///path.db, file:///dir, ...; default: from the config file, "
+    "else sqlite: in the user data directory).",
+)
+@click.option(
+    "--kms",
+    metavar="URL",
+    help="KMS URL for the custodian share (local:///path.key, ...; default: from the "
+    "config file, else local: in the user data directory).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    help="managed (the store keeps the client cipher text) or self-managed (you keep "
+    "it); default: from the config file, else managed.",
+)
+@click.option(
+    "--config",
+    metavar="PATH",
+    help=f"Config file (default: ${CONFIG_ENV}, else config.toml in the user config directory).",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, store: str | None, kms: str | None, mode: str | None, config: str | None
+) -> None:
+    """Back up and recover the two backup shares of an MPC wallet.
+
+    Secrets are prompted, never taken from the command line; for automation, read them from a
+    file or standard input (--options-file, --options-stdin). Exit codes: 0 ok, 1 error,
+    2 usage, 3 unlock failed, 4 not found, 5 method unavailable, 6 malformed backup, 7 policy,
+    8 storage, 9 plugin.
+    """
+    ctx.obj = Globals(store, kms, mode, config)
 
 
-@cli.command()
-@click.option("--store", "store_url", metavar="URL",
-              help="Store to use (default: sqlite in a fresh temporary directory).")
-@click.option("--kms", "kms_url", metavar="URL",
-              help="KMS for the custodian share (default: a key file in that directory).")
-def demo(store_url: str | None, kms_url: str | None) -> None:
+@cli.command(short_help="Run the whole job on a demo wallet.")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Store to use (default: the global --store, else sqlite in a fresh temporary "
+    "directory; never the config file's).",
+)
+@click.option(
+    "--kms",
+    "kms_url",
+    metavar="URL",
+    help="KMS for the custodian share (default: the global --kms, else a key file in "
+    "that directory).",
+)
+@click.pass_obj
+def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
     """Run the whole job on a demo wallet, non-interactively, and say what happened.
 
     Makes a random wallet secret, splits it into a client and a custodian share, backs both up
@@ -81,9 +129,18 @@ def demo(store_url: str | None, kms_url: str | None) -> None:
     """
     from .demo import run_demo  # noqa: PLC0415 - keeps --help free of cryptography
 
-    ok = run_demo(store_url, kms_url, click.echo)
+    ok = run_demo(store_url or given.store, kms_url or given.kms, click.echo)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS):
+    cli.add_command(_command)
+
+
 def main() -> None:
+    """The console script: one-line warnings, plugin commands, then the command line."""
+    configure_logging()
+    from . import plugins  # noqa: PLC0415 - plugin discovery only when the command runs
+
+    plugins.register_commands(cli)
     cli(prog_name="walletbackup")

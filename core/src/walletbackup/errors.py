@@ -11,7 +11,7 @@ class WalletBackupError(Exception):
     """Base class of every error walletbackup raises on purpose."""
 
 
-class UnlockFailed(WalletBackupError):  # noqa: N818 - public name fixed by the design
+class UnlockFailed(WalletBackupError):
     """The envelope did not open: a wrong secret, or the envelope was altered.
 
     The two cases are deliberately indistinguishable (one type, one message), so an attacker

@@ -49,7 +49,7 @@ def register_kms_providers(register: Callable[[type[Any]], None]) -> None:
 
 @hookspec
 def register_stores(register: Callable[[type[Any]], None]) -> None:
-    """Register stores: ``register(StoreClass)``, a :class:`walletbackup.stores.Store` by ``scheme``.
+    """Register stores: ``register(StoreClass)``, a :class:`~walletbackup.stores.Store` by scheme.
 
     The core picks it for ``WalletBackup(store="<scheme>:...")``. Called once at plugin load.
     Returns nothing.

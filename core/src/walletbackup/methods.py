@@ -36,7 +36,7 @@ class MethodContext:
 
 @dataclass(frozen=True)
 class Enrollment:
-    """What :meth:`BackupMethod.enroll` returns: the secret, and the public args to find it again."""
+    """What :meth:`BackupMethod.enroll` returns: the secret and the public args to find it again."""
 
     secret: bytes = field(repr=False)
     args: Mapping[str, JsonValue] = field(default_factory=dict)
@@ -108,7 +108,7 @@ class BackupMethod(ABC):
 
     @abstractmethod
     def enroll(self, context: MethodContext) -> Enrollment:
-        """Create *new* key material and return its secret and args. Never overwrite old material."""
+        """Create *new* key material; return its secret and args. Never overwrite old material."""
 
     @abstractmethod
     def unlock(self, args: Mapping[str, Any], context: MethodContext) -> bytes:
@@ -121,7 +121,7 @@ class BackupMethod(ABC):
         """Whether this method can run here; the default says it can."""
         return Availability(True)
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook: the default accepts anything
     def validate_args(cls, args: Mapping[str, Any]) -> None:
         """Check stanza args before anything costly runs; raise :class:`MalformedBackup`.
 

@@ -85,17 +85,27 @@ class WalletState:
     discard_queue: list[DiscardItem] = field(default_factory=list)
     last_epoch: int = 0
 
-    def set_status(self, revision: Revision, status: str, detail: str = "",
-                   only: set[str] | None = None) -> None:
+    def set_status(
+        self, revision: Revision, status: str, detail: str = "", only: set[str] | None = None
+    ) -> None:
         """Record ``status`` for the revision's stanzas (or the ``only`` stanza ids)."""
         at = now()
         for ref in revision.stanzas:
             if only is not None and ref.id not in only:
                 continue
             self.statuses = [s for s in self.statuses if s.stanza_id != ref.id]
-            self.statuses.append(MethodStatus(
-                ref.id, ref.method, status, at, revision.backup_set_id, revision.key_epoch,
-                revision.client_envelope_id, detail))
+            self.statuses.append(
+                MethodStatus(
+                    ref.id,
+                    ref.method,
+                    status,
+                    at,
+                    revision.backup_set_id,
+                    revision.key_epoch,
+                    revision.client_envelope_id,
+                    detail,
+                )
+            )
 
     def forget_statuses_not_in(self, *revisions: Revision | None) -> None:
         """Drop statuses of stanzas no longer in any live revision (keeps ``failed`` ones)."""
@@ -120,13 +130,17 @@ class WalletState:
             if schema > DOCUMENT_SCHEMA:
                 raise StorageError(
                     f"wallet {wallet_id!r} was written by a newer walletbackup (state schema "
-                    f"{schema}); upgrade walletbackup to read it")
+                    f"{schema}); upgrade walletbackup to read it"
+                )
             state = cls(
-                wallet_id=body["wallet_id"], mode=body["mode"],
-                current=_revision(body["current"]), pending=_revision(body["pending"]),
+                wallet_id=body["wallet_id"],
+                mode=body["mode"],
+                current=_revision(body["current"]),
+                pending=_revision(body["pending"]),
                 statuses=[MethodStatus(**s) for s in body["statuses"]],
                 discard_queue=[DiscardItem(**d) for d in body["discard_queue"]],
-                last_epoch=body["last_epoch"])
+                last_epoch=body["last_epoch"],
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MalformedBackup(
                 f"the stored state of wallet {wallet_id!r} is corrupt ({type(exc).__name__})"
@@ -145,9 +159,12 @@ def _revision(body: dict[str, Any] | None) -> Revision | None:
         return None
     client = body.pop("client_envelope")
     return Revision(
-        **{**body,
-           "client_envelope": None if client is None else bytes.fromhex(client),
-           "custodian_envelope": bytes.fromhex(body["custodian_envelope"]),
-           "stanzas": [StanzaRef(**s) for s in body["stanzas"]],
-           "discard_on_success": [DiscardItem(**d) for d in body["discard_on_success"]],
-           "discard_on_failure": [DiscardItem(**d) for d in body["discard_on_failure"]]})
+        **{
+            **body,
+            "client_envelope": None if client is None else bytes.fromhex(client),
+            "custodian_envelope": bytes.fromhex(body["custodian_envelope"]),
+            "stanzas": [StanzaRef(**s) for s in body["stanzas"]],
+            "discard_on_success": [DiscardItem(**d) for d in body["discard_on_success"]],
+            "discard_on_failure": [DiscardItem(**d) for d in body["discard_on_failure"]],
+        }
+    )

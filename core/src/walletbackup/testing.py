@@ -65,7 +65,7 @@ def new_context() -> MethodContext:
         wallet_id=secrets.token_hex(8),
         backup_set_id=secrets.token_hex(16),
         envelope_id=secrets.token_hex(32),
-        stanza_id=secrets.token_hex(8),
+        stanza_id=secrets.token_hex(16),
     )
 
 

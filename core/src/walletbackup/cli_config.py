@@ -1,0 +1,119 @@
+"""Where the CLI's store, KMS and mode come from: command line, else config file, else defaults.
+
+The config file is TOML with the top-level keys ``store``, ``kms`` and ``mode``. Its location is
+``--config PATH``, else ``$WALLETBACKUP_CONFIG``, else ``config.toml`` in the user config directory
+(``platformdirs.user_config_dir("walletbackup")``). A file named explicitly must exist; the default
+one may be absent. A file that does not parse is a usage error (exit 2) naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from .api import WalletBackup
+
+CONFIG_ENV = "WALLETBACKUP_CONFIG"
+CONFIG_NAME = "config.toml"
+MODES = ("managed", "self-managed")
+DEFAULTS = {"store": "sqlite:", "kms": "local:", "mode": "managed"}
+# A config file is a few lines; anything larger is not one.
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+class ConfigError(click.ClickException):
+    """A config file that is missing, unreadable or invalid: a usage error (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass
+class Globals:
+    """The group's global options, and what was resolved from them (once per command)."""
+
+    store: str | None
+    kms: str | None
+    mode: str | None
+    config: str | None
+    _settings: dict[str, str] | None = field(default=None, repr=False)
+
+    def settings(self) -> dict[str, str]:
+        """``store``, ``kms`` and ``mode``: command line, else config file, else defaults."""
+        if self._settings is None:
+            path, explicit = config_path(self.config)
+            from_file = load_config(path, explicit)
+            given = {"store": self.store, "kms": self.kms, "mode": self.mode}
+            self._settings = {
+                key: given[key] or from_file.get(key) or DEFAULTS[key] for key in DEFAULTS
+            }
+        return self._settings
+
+    def given_on_command_line(self) -> dict[str, str]:
+        """The global options given on this command line (to repeat them in a hint)."""
+        given = {"store": self.store, "kms": self.kms, "mode": self.mode, "config": self.config}
+        return {key: value for key, value in given.items() if value is not None}
+
+
+def config_path(explicit: str | None) -> tuple[Path, bool]:
+    """The config file to read, and whether it was named explicitly (then it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env), True
+    import platformdirs  # noqa: PLC0415 - only commands that open a store need the config
+
+    return Path(platformdirs.user_config_dir("walletbackup")) / CONFIG_NAME, False
+
+
+def load_config(path: Path, must_exist: bool) -> dict[str, str]:
+    """The settings in the config file at ``path`` ({} when it is absent and optional)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    import tomllib  # noqa: PLC0415 - only commands that open a store read the config
+
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The message names the line and column: "Invalid value (at line 2, column 7)".
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(document) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(DEFAULTS)}"
+        )
+    for key, value in document.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"config file {path}: {key} must be a non-empty string")
+    if document.get("mode", "managed") not in MODES:
+        raise ConfigError(f"config file {path}: mode must be one of {', '.join(MODES)}")
+    return dict(document)
+
+
+def open_backup(ctx: click.Context) -> WalletBackup:
+    """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends."""
+    from .api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
+
+    settings = ctx.find_object(Globals)
+    assert settings is not None  # the group always sets it
+    resolved = settings.settings()
+    backup = WalletBackup(store=resolved["store"], kms=resolved["kms"], mode=resolved["mode"])
+    ctx.call_on_close(backup.close)
+    return backup
