@@ -18,3 +18,12 @@ class VaultMethod(FileKeyMethod):
 @hookimpl
 def register_backup_methods(register: Callable[[type[Any]], None]) -> None:
     register(VaultMethod)
+
+
+#: Every audit event this plugin received (the audit_event hook, as a SIEM sink would).
+RECEIVED: list[dict[str, Any]] = []
+
+
+@hookimpl
+def audit_event(event: dict[str, Any]) -> None:
+    RECEIVED.append(event)

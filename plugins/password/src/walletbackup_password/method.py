@@ -6,15 +6,13 @@ policy and the stanza args, and turns text into KDF input.
 
 from __future__ import annotations
 
-import base64
 import math
-import re
 import secrets
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from walletbackup import kdf
+from walletbackup import canonical, kdf
 from walletbackup.errors import MalformedBackup
 from walletbackup.kdf import Argon2Params
 from walletbackup.methods import BackupMethod, Enrollment, JsonValue, MethodContext, Option
@@ -26,7 +24,6 @@ PROFILE_LOW_MEMORY = "low-memory"
 _PROFILES = (PROFILE_RFC9106, PROFILE_LOW_MEMORY)
 _ARGS = frozenset({"kdf", "v", "salt", "t", "m", "p", "profile", "kind"})
 _SALT_SIZE = 16
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # Stored work (passes * memory) this many times below what this machine would use today is "far
 # below": worth a re-wrap, while ordinary timing noise between machines is not.
 _FAR_BELOW = 4
@@ -95,7 +92,7 @@ class PasswordMethod(BackupMethod):
         args: dict[str, JsonValue] = {
             "kdf": "argon2id",
             "v": 19,
-            "salt": _b64(salt),
+            "salt": canonical.b64encode(salt),
             **params.to_args(),
             "profile": PROFILE_LOW_MEMORY if self._low_memory else PROFILE_RFC9106,
             "kind": self._policy.kind,
@@ -158,10 +155,6 @@ def _work(params: Argon2Params) -> int:
     return params.time_cost * params.memory_kib
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def _parse(args: Mapping[str, Any]) -> tuple[bytes, Argon2Params, str]:
     """Check every stanza arg strictly, before any KDF: salt, costs and profile."""
     if not isinstance(args, Mapping):
@@ -192,13 +185,13 @@ def _salt(value: object) -> bytes:
         f"{kdf.SALT_MIN} to {kdf.SALT_MAX} bytes"
     )
     # 86 characters encode 64 bytes: longer text is refused before it is decoded.
-    if not isinstance(value, str) or len(value) > 86 or not _B64URL.fullmatch(value):
+    if not isinstance(value, str) or len(value) > 86:
         raise problem
-    if len(value) % 4 == 1:
-        raise problem
-    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    # Re-encoding must give the input back: no second spelling of one salt.
-    if _b64(raw) != value or not kdf.SALT_MIN <= len(raw) <= kdf.SALT_MAX:
+    try:
+        raw = canonical.b64decode(value)
+    except MalformedBackup:
+        raise problem from None
+    if not kdf.SALT_MIN <= len(raw) <= kdf.SALT_MAX:
         raise problem
     return raw
 

@@ -1,0 +1,95 @@
+"""KMS key rotation, hostile stanza costs through the API, and the audit_event hook."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from e2e_support import FAST, PASSWORD
+
+from walletbackup import MalformedBackup, WalletBackup, envelope
+from walletbackup.kms_local import LocalKms
+from walletbackup.state import WalletState
+
+CLIENT, CUSTODIAN = b"client share", b"custodian share"
+
+
+def test_kms_rotation_and_custodian_rewrap(wb: WalletBackup, paths: dict[str, str]) -> None:
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    assert wb.rotate_kms_key() == 2
+    # Old custodian envelopes still open with version 1 after the rotation...
+    assert wb.recover_wallet("w", method="password", password=PASSWORD).custodian_share == (
+        CUSTODIAN
+    )
+    wb.rewrap_custodian("w")
+    # ...and after the rewrap the custodian envelope uses version 2.
+    assert b'"version":2' in _custodian_header(wb)
+    assert wb.recover_wallet("w", method="password", password=PASSWORD).custodian_share == (
+        CUSTODIAN
+    )
+    assert [e["type"] for e in wb.audit_log("w")][-2] == "rewrap_custodian"
+
+
+def _custodian_header(wb: WalletBackup) -> bytes:
+    document = wb.store.load("w")
+    assert document is not None
+    state = WalletState.from_bytes(document, "w")
+    assert state.current is not None
+    raw = state.current.custodian_envelope
+    (length,) = struct.unpack(">I", raw[10:14])
+    return raw[14 : 14 + length]
+
+
+def test_new_backups_use_the_rotated_key(paths: dict[str, str]) -> None:
+    kms = LocalKms(paths["kms"])
+    kms.stanza_args()
+    kms.rotate()
+    with WalletBackup(store=paths["store"], kms=kms) as wb:
+        wb.backup_wallet(
+            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+        )
+        assert b'"version":2' in _custodian_header(wb)
+
+
+def _with_password_cost(cipher_text: bytes, memory_kib: int) -> bytes:
+    """The same envelope with the password stanza's memory cost edited (header re-framed)."""
+    (length,) = struct.unpack(">I", cipher_text[10:14])
+    header = cipher_text[14 : 14 + length]
+    edited = header.replace(b'"m":19456', b'"m":%d' % memory_kib)
+    assert edited != header
+    rest = cipher_text[14 + length :]
+    return cipher_text[:10] + struct.pack(">I", len(edited)) + edited + rest
+
+
+def test_hostile_argon2_costs_are_refused_before_any_kdf_runs(
+    wb_self: WalletBackup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = wb_self.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    hostile = _with_password_cost(result.cipher_text, 2**40)
+    envelope.parse(hostile)  # structurally fine: only the method can judge its costs
+
+    def no_kdf(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("the KDF ran on hostile costs")
+
+    monkeypatch.setattr("argon2.low_level.hash_secret_raw", no_kdf)
+    with pytest.raises(MalformedBackup, match="m"):
+        wb_self.recover_wallet("w", method="password", password=PASSWORD, cipher_text=hostile)
+
+
+@pytest.mark.usefixtures("vault_installed")
+def test_audit_event_hook_receives_every_operation_without_secrets(wb: WalletBackup) -> None:
+    import e2e_vault
+
+    e2e_vault.RECEIVED.clear()
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    wb.verify_backup("w", method="password", password=PASSWORD)
+    received = [(e["type"], e["outcome"]) for e in e2e_vault.RECEIVED]
+    assert received == [("backup", "ok"), ("verify", "ok")]
+    assert wb.audit_log("w") == e2e_vault.RECEIVED
+    assert PASSWORD not in repr(e2e_vault.RECEIVED)
