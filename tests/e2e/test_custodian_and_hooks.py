@@ -7,7 +7,7 @@ import struct
 import pytest
 from e2e_support import FAST, PASSWORD
 
-from walletbackup import MalformedBackup, WalletBackup, envelope
+from walletbackup import MalformedBackup, UnlockFailed, WalletBackup, envelope
 from walletbackup.kms_local import LocalKms
 from walletbackup.state import WalletState
 
@@ -93,3 +93,34 @@ def test_audit_event_hook_receives_every_operation_without_secrets(wb: WalletBac
     assert received == [("backup", "ok"), ("verify", "ok")]
     assert wb.audit_log("w") == e2e_vault.RECEIVED
     assert PASSWORD not in repr(e2e_vault.RECEIVED)
+
+
+def test_a_forged_client_envelope_is_refused_on_recovery(wb_self: WalletBackup) -> None:
+    """The documented limit of public recipients, and what catches it: the share commitment.
+
+    A forger who can write where the application keeps its cipher text re-seals a share of their
+    choice to the wallet's real recipient keys, copying the context (wallet, backup set, epoch,
+    commitment) from the public header. The password opens it; the commitment, keyed from the
+    custodian share the forger cannot read, does not match.
+    """
+    real = wb_self.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    genuine = envelope.parse(real.cipher_text)
+    recipients = [envelope.Recipient.from_stanza(s) for s in genuine.stanzas]
+    forged, _ = envelope.seal(genuine.context, b"attacker's share", recipients)
+    with pytest.raises(UnlockFailed):
+        wb_self.recover_wallet("w", method="password", password=PASSWORD, cipher_text=forged)
+    with pytest.raises(UnlockFailed):
+        wb_self.verify_backup("w", method="password", password=PASSWORD, cipher_text=forged)
+    got = wb_self.recover_wallet(
+        "w", method="password", password=PASSWORD, cipher_text=real.cipher_text
+    )
+    assert got.client_share == CLIENT
+
+
+def test_share_commitment_reveals_nothing_without_the_custodian_share() -> None:
+    a = envelope.share_commitment(CLIENT, CUSTODIAN)
+    assert len(a) == 32
+    assert a != envelope.share_commitment(CLIENT, b"other custodian share")
+    assert a != envelope.share_commitment(b"other client share", CUSTODIAN)

@@ -124,7 +124,6 @@ class WalletBackup:
         custodian_share: bytes,
         replace: bool = False,
         cipher_text: bytes | str | None = None,
-        share_commitment: bytes | None = None,
         **options: Any,
     ) -> BackupResult:
         """Back up both shares, protecting the client share with ``method``.
@@ -160,7 +159,7 @@ class WalletBackup:
                 custodian_share=custodian,
                 backup_set_id=os.urandom(ID_BYTES),
                 key_epoch=state.last_epoch,
-                share_commitment=share_commitment,
+                share_commitment=envelope.share_commitment(share, custodian),
                 keep=keep,
                 drop=drop,
                 enroll=self._method(method, options),
@@ -315,7 +314,7 @@ class WalletBackup:
             env, share, advice = self._open_client(
                 state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
             )
-            custodian = self._open_custodian(state, env)
+            custodian = self._open_custodian(state, env, share)
             return Recovered(
                 wallet_id,
                 method,
@@ -339,10 +338,10 @@ class WalletBackup:
         wallet_id = _check_wallet_id(wallet_id)
         with self._audited("verify", wallet_id, method=method):
             state = self._load(wallet_id)
-            env, _, advice = self._open_client(
+            env, share, advice = self._open_client(
                 state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
             )
-            self._open_custodian(state, env)
+            self._open_custodian(state, env, share)
             return VerifyReport(
                 wallet_id,
                 method,
@@ -624,6 +623,7 @@ class WalletBackup:
         ):
             raise StorageError("the custodian share did not read back identical")
         _check_pair(env, custodian_env)
+        _check_commitment(custodian_env, change.share, custodian)
 
     def _seal_custodian(self, context: Context, share: bytes) -> bytes:
         recipient = KmsRecipient(os.urandom(ID_BYTES), self.kms.stanza_args(), self.kms)
@@ -716,8 +716,10 @@ class WalletBackup:
             return key, share, (advice,) if advice else ()
         raise UnlockFailed
 
-    def _open_custodian(self, state: WalletState, client_env: Envelope) -> bytes:
-        """The custodian share that belongs with this client envelope (same set and epoch)."""
+    def _open_custodian(
+        self, state: WalletState, client_env: Envelope, client_share: bytes
+    ) -> bytes:
+        """The custodian share that belongs with this client envelope and share, checked."""
         wanted = client_env.context.backup_set_id.hex()
         revisions = [
             r for r in (state.current, state.pending) if r is not None and r.backup_set_id == wanted
@@ -729,7 +731,9 @@ class WalletBackup:
             )
         custodian_env = envelope.parse(revisions[0].custodian_envelope)
         _check_pair(client_env, custodian_env)
-        return self._custodian_share(custodian_env)
+        custodian = self._custodian_share(custodian_env)
+        _check_commitment(custodian_env, client_share, custodian)
+        return custodian
 
     def _custodian_share(self, custodian_env: Envelope) -> bytes:
         (stanza,) = custodian_env.stanzas
@@ -842,6 +846,16 @@ def _check_pair(client: Envelope, custodian: Envelope) -> None:
             f"the client and custodian envelopes do not belong together ({', '.join(mismatched)}"
             " differ)"
         )
+
+
+def _check_commitment(custodian_env: Envelope, client_share: bytes, custodian_share: bytes) -> None:
+    """The shares must match the commitment in the (KMS-sealed) custodian envelope."""
+    stored = custodian_env.context.share_commitment
+    if stored is None:
+        raise MalformedBackup("the custodian envelope carries no share commitment")
+    if not hmac.compare_digest(envelope.share_commitment(client_share, custodian_share), stored):
+        # A forged or substituted client envelope: as good as tampering.
+        raise UnlockFailed
 
 
 def _parse_cipher_text(cipher_text: bytes | str, wallet_id: str) -> Envelope:

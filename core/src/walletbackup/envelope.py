@@ -72,6 +72,7 @@ LABEL_WRAP = b"walletbackup/v1/wrap"
 LABEL_STANZA_AAD = b"walletbackup/v1/stanza\x00"
 LABEL_HEADER_MAC = b"walletbackup/v1/header-mac"
 LABEL_PAYLOAD = b"walletbackup/v1/payload"
+LABEL_SHARE_COMMITMENT = b"walletbackup/v1/share-commitment"
 
 ARMOR_BEGIN = "-----BEGIN WALLETBACKUP ENVELOPE-----"
 ARMOR_END = "-----END WALLETBACKUP ENVELOPE-----"
@@ -358,6 +359,19 @@ def dearmor(text: str) -> bytes:
 
 
 # --- derivations ---------------------------------------------------------------------------
+
+
+def share_commitment(client_share: bytes, custodian_share: bytes) -> bytes:
+    """Bind the two shares: HMAC-SHA256 of the client share, keyed from the custodian share.
+
+    Stored in both envelopes' context. Whoever lacks the custodian share learns nothing from it
+    and cannot make a client share that matches it, so a forged client envelope (see "Honest
+    limit" in docs/format.md) fails on recovery, when both shares are known.
+    """
+    key = _hkdf(custodian_share, b"", LABEL_SHARE_COMMITMENT)
+    mac = crypto_hmac.HMAC(key, hashes.SHA256())
+    mac.update(client_share)
+    return mac.finalize()
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
