@@ -275,3 +275,19 @@ def test_two_processes_adding_methods_lose_no_update(
     assert len(keys(vault)) == 2 * rounds
     for status in vaults:
         wb.verify_backup("w", method="vault", stanza_id=status.stanza_id, directory=str(vault))
+
+
+def test_a_methods_own_unlock_failure_reaches_the_caller(
+    wb: WalletBackup, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Envelope failures all read alike; a method's reason (a rejected PIN) is passed on."""
+    import e2e_vault
+
+    start(wb, vault)
+
+    def rejected(self: object, args: object, context: object) -> bytes:
+        raise UnlockFailed("vault: PIN rejected (3 attempts left)")
+
+    monkeypatch.setattr(e2e_vault.VaultMethod, "unlock", rejected)
+    with pytest.raises(UnlockFailed, match="3 attempts left"):
+        wb.recover_wallet("w", method="vault", directory=str(vault))

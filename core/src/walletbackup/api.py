@@ -700,6 +700,7 @@ class WalletBackup:
         method = self._method(name, options)
         for stanza in stanzas:
             type(method).validate_args(stanza.args)
+        method_error: UnlockFailed | None = None
         for stanza in stanzas:
             ctx = MethodContext(
                 env.context.wallet_id,
@@ -708,13 +709,19 @@ class WalletBackup:
                 stanza.id.hex(),
             )
             try:
-                key = envelope.unwrap_key(env, stanza, method.unlock(stanza.args, ctx))
+                secret = method.unlock(stanza.args, ctx)
+            except UnlockFailed as exc:  # the method's own account (PIN rejected, wrong key)
+                method_error = exc
+                continue
+            try:
+                key = envelope.unwrap_key(env, stanza, secret)
             except UnlockFailed:
                 continue
             share = envelope.open_with_key(env, key)
             advice = method.rewrap_advice(stanza.args)
             return key, share, (advice,) if advice else ()
-        raise UnlockFailed
+        # The envelope's failures all read alike; a method's own reason is worth passing on.
+        raise method_error or UnlockFailed()
 
     def _open_custodian(
         self, state: WalletState, client_env: Envelope, client_share: bytes
