@@ -420,3 +420,24 @@ def test_no_secret_in_reprs(wb: WalletBackup) -> None:
     text = repr(result) + repr(recovered) + repr(wb)
     assert "client-share" not in text and "custodian-share" not in text
     assert result.cipher_text.hex()[:40] not in text
+
+
+def test_failed_statuses_are_kept_but_bounded(wb_self: WalletBackup) -> None:
+    from walletbackup.state import FAILED_KEPT
+
+    first = backup(wb_self)
+    wb_self.stored_client_backup_share("wallet-1", "password", success=True)
+    for _ in range(FAILED_KEPT + 3):
+        wb_self.backup_wallet(
+            "wallet-1",
+            b"c",
+            method="password",
+            password=OTHER_PASSWORD,
+            custodian_share=b"k",
+            cipher_text=first.cipher_text,
+            **FAST,
+        )
+        wb_self.stored_client_backup_share("wallet-1", "password", success=False)
+    statuses = [s.status for s in wb_self.backup_status("wallet-1")]
+    assert statuses.count("failed") == FAILED_KEPT
+    assert statuses.count("stored") == 1

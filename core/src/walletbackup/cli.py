@@ -133,6 +133,41 @@ def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+@cli.command(name="new-plugin", short_help="Start a new backup method plugin.")
+@click.argument("name")
+@click.option(
+    "--directory",
+    metavar="DIR",
+    help="Create the plugin here: a new directory (default: ./walletbackup-NAME).",
+)
+def new_plugin(name: str, directory: str | None) -> None:
+    """Start a new backup method plugin: distribution walletbackup-NAME.
+
+    Writes a working example method (a random key in a file in a directory), its entry point,
+    a test that runs the conformance kit, and a README saying what to change next. NAME is the
+    method's name: a lowercase letter, then up to 31 lowercase letters, digits or underscores.
+    """
+    import shlex  # noqa: PLC0415 - this command's imports stay out of start-up
+    from pathlib import Path  # noqa: PLC0415
+
+    from .scaffold import LAYOUT, PluginNames, ScaffoldError, create_plugin  # noqa: PLC0415
+
+    try:
+        target = create_plugin(name, Path(directory) if directory is not None else None)
+    except ScaffoldError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.parameter) from None
+    package = PluginNames.of(name).package
+    click.echo(f"created walletbackup-{name} in {target}:")
+    for path, _ in LAYOUT:
+        click.echo(f"  {path.format(package=package)}")
+    click.echo("next:")
+    click.echo(f"  cd {shlex.quote(str(target))}")
+    click.echo("  python -m pip install -e '.[test]'")
+    click.echo("  python -m pytest")
+    click.echo(f"  walletbackup methods    # lists {name}")
+    click.echo("then read its README.md: what to change next.")
+
+
 for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS):
     cli.add_command(_command)
 

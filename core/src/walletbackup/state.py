@@ -17,6 +17,8 @@ from .errors import MalformedBackup, StorageError
 
 DOCUMENT_SCHEMA = 1
 MODES = ("managed", "self-managed")
+#: How many statuses of failed backups a wallet keeps once they are no longer live.
+FAILED_KEPT = 8
 
 
 def now() -> str:
@@ -108,9 +110,15 @@ class WalletState:
             )
 
     def forget_statuses_not_in(self, *revisions: Revision | None) -> None:
-        """Drop statuses of stanzas no longer in any live revision (keeps ``failed`` ones)."""
+        """Drop statuses of stanzas no longer in any live revision.
+
+        The most recent ``failed`` ones are kept (up to :data:`FAILED_KEPT`): they are how a
+        status check learns that a backup did not make it.
+        """
         live = {ref.id for rev in revisions if rev for ref in rev.stanzas}
-        self.statuses = [s for s in self.statuses if s.stanza_id in live or s.status == "failed"]
+        failed = [s for s in self.statuses if s.stanza_id not in live and s.status == "failed"]
+        kept = {id(s) for s in failed[-FAILED_KEPT:]}
+        self.statuses = [s for s in self.statuses if s.stanza_id in live or id(s) in kept]
 
     def to_bytes(self) -> bytes:
         body = asdict(self)
