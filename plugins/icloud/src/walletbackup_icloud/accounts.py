@@ -25,6 +25,7 @@ from walletbackup.errors import MethodUnavailable
 ACCOUNT_FILE = "account.json"
 LOGIN_COMMAND = "walletbackup icloud login"
 _MAX_APPLE_ID = 320  # the longest e-mail address RFC 5321 allows
+_CHOOSE_WITH = "the option apple_id (on the walletbackup command line: --option apple_id=EMAIL)"
 
 #: ``(apple_id, password, cookie_directory) -> PyiCloudService``, built offline: callers bound its
 #: requests in time, then call ``authenticate()`` (a sign-in with a password, or a check of the
@@ -134,8 +135,11 @@ def saved_accounts() -> list[SavedAccount]:
     return sorted(found, key=lambda account: account.apple_id.casefold())
 
 
-def choose(apple_id: str | None) -> SavedAccount:
-    """The saved sign-in for ``apple_id``, or the only one saved; :class:`SignInNeeded` if none."""
+def choose(apple_id: str | None, *, choose_with: str = _CHOOSE_WITH) -> SavedAccount:
+    """The saved sign-in for ``apple_id``, or the only one saved; :class:`SignInNeeded` if none.
+
+    ``choose_with`` says how the caller names an Apple ID, for when several are saved.
+    """
     saved = saved_accounts()
     if apple_id is not None:
         wanted = directory_for(apple_id)
@@ -149,12 +153,14 @@ def choose(apple_id: str | None) -> SavedAccount:
     if not saved:
         raise SignInNeeded(
             "no iCloud sign-in is saved on this machine",
-            f"run `{LOGIN_COMMAND}`, or pass service=<a signed-in PyiCloudService>",
+            f"run `{LOGIN_COMMAND}` (from Python, service=<a signed-in PyiCloudService> also "
+            "works)",
         )
     if len(saved) > 1:
         names = ", ".join(account.apple_id for account in saved)
         raise SignInNeeded(
-            f"several iCloud sign-ins are saved ({names})", "choose one with apple_id=..."
+            f"several iCloud sign-ins are saved ({names})",
+            f"choose one with {choose_with}",
         )
     return saved[0]
 

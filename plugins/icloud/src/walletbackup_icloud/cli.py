@@ -52,7 +52,7 @@ def login(apple_id: str | None) -> None:
 @click.option("--apple-id", metavar="EMAIL", help="Which saved sign-in (needed when several).")
 def logout(apple_id: str | None) -> None:
     """End the saved session at Apple and delete it from this machine."""
-    account = accounts.choose(apple_id)
+    account = accounts.choose(apple_id, choose_with="--apple-id EMAIL")
     ended = signin.end_session(account)
     accounts.forget(account)
     click.echo(f"Deleted the saved iCloud sign-in for {account.apple_id}.")
