@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import generate as gen
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -18,20 +16,6 @@ from walletbackup.errors import BackupNotFound, MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-
-def _load_generate() -> ModuleType:
-    name = "walletbackup_test_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, VECTORS / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-gen = _load_generate()
 
 CLIENT = Context("wallet-1", bytes(range(16)), "client", 3)
 CUSTODIAN = Context("wallet-1", bytes(range(16)), "custodian", 3)

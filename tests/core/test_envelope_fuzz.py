@@ -7,13 +7,11 @@ for the real backup key (so only the header checks and the stanza AAD stand in t
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import generate as gen
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,20 +22,6 @@ from walletbackup.errors import MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-
-def _load_generate() -> ModuleType:
-    name = "walletbackup_test_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, VECTORS / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-gen = _load_generate()
 SAMPLES = {
     name: gen.built(name) for name in ("client_one_stanza", "client_three_stanzas", "custodian_kms")
 }

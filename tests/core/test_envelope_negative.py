@@ -7,14 +7,12 @@ real backup key (tests/vectors/generate.py:frame), so the only defect is the one
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import generate as gen
 import pytest
 
 from walletbackup import envelope
@@ -23,20 +21,6 @@ from walletbackup.errors import MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-
-def _load_generate() -> ModuleType:
-    name = "walletbackup_test_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, VECTORS / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-gen = _load_generate()
 ONE = gen.built("client_one_stanza")
 THREE = gen.built("client_three_stanzas")
 KMS = gen.built("custodian_kms")

@@ -6,13 +6,11 @@ the library against the committed bytes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import generate as gen
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -25,20 +23,6 @@ from walletbackup.errors import MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-
-def _load_generate() -> ModuleType:
-    name = "walletbackup_test_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, VECTORS / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-gen = _load_generate()
 VALID = json.loads((VECTORS / "envelope_v1.json").read_text(encoding="utf-8"))["vectors"]
 INVALID = json.loads((VECTORS / "invalid" / "envelope_v1.json").read_text(encoding="utf-8"))[
     "vectors"
