@@ -26,6 +26,7 @@ COMMANDS = [
     "confirm",
     "demo",
     "methods",
+    "new-plugin",
     "recover",
     "remove-method",
     "rewrap",

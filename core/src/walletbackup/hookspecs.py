@@ -82,11 +82,12 @@ def register_commands(cli: Any) -> None:
 def audit_event(event: dict[str, Any]) -> None:
     """Receive every audit event: backups, recovery attempts (success and failure), method changes.
 
-    ``event`` is a JSON-safe dict with at least ``type`` (``backup``, ``recover``, ``verify``,
-    ``add_method``, ``remove_method``, ``confirm``, ``discard``), ``wallet_id``, ``outcome``
-    (``ok`` / ``failed``), ``at`` (ISO 8601 UTC) and, where one applies, ``method`` and ``error``
-    (the error class name). It never holds a secret. Called after the core has written the event
-    to the store's audit table; an exception here is logged and does not fail the operation.
+    ``event`` is a JSON-safe dict with ``type`` (``backup``, ``recover``, ``verify``,
+    ``add_method``, ``remove_method``, ``confirm``, ``rewrap_custodian``), ``wallet_id``,
+    ``mode``, ``outcome`` (``ok`` / ``failed``), ``at`` (ISO 8601 UTC) and, where one applies,
+    ``method``, ``success`` (``confirm``: 1 or 0) and ``error`` (the error class name). It
+    never holds a secret. Called after the core has written the event to the store's audit
+    table; an exception here is logged and does not fail the operation.
     Returns nothing.
 
     Example::
