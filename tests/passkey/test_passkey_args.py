@@ -116,12 +116,15 @@ def test_availability_needs_a_key_or_a_browser(monkeypatch: pytest.MonkeyPatch) 
     ("registered", "found"),
     [
         (webbrowser.BackgroundBrowser("firefox"), True),
+        (webbrowser.GenericBrowser(["/opt/bin/open-in-chrome", "%s"]), True),  # from $BROWSER
         (webbrowser.GenericBrowser("w3m"), False),  # text mode: no WebAuthn
+        (webbrowser.GenericBrowser(["/usr/bin/lynx", "-accept_all_cookies", "%s"]), False),
+        (webbrowser.Elinks("elinks"), False),
         (None, False),
     ],
-    ids=["graphical", "text-mode", "none"],
+    ids=["graphical", "named-command", "text-mode", "text-mode-path", "elinks", "none"],
 )
-def test_only_a_graphical_browser_counts(
+def test_any_browser_but_a_text_mode_one_counts(
     monkeypatch: pytest.MonkeyPatch, registered: webbrowser.BaseBrowser | None, found: bool
 ) -> None:
     def get() -> webbrowser.BaseBrowser:
@@ -132,3 +135,30 @@ def test_only_a_graphical_browser_counts(
     monkeypatch.setattr(webbrowser, "get", get)
     monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
     assert PasskeyMethod(transport="browser").availability().available is found
+
+
+@pytest.mark.parametrize(
+    ("variable", "found"),
+    [
+        ("/opt/bin/open-in-chrome", True),
+        ("/opt/bin/open-in-chrome --new-window %s", True),
+        ("w3m", False),
+        ("/usr/bin/lynx %s", False),
+    ],
+    ids=["command", "command-line", "text-mode", "text-mode-line"],
+)
+def test_the_browser_variable_is_read_as_webbrowser_reads_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, found: bool
+) -> None:
+    # A fresh registry, filled by webbrowser itself from this environment (no display, no
+    # terminal: only $BROWSER can supply a browser).
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BROWSER", variable)
+    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    availability = PasskeyMethod(transport="browser").availability()
+    assert availability.available is found
+    if not found:
+        assert "$BROWSER" in availability.remedy

@@ -7,6 +7,7 @@ developer's own key is never touched.
 from __future__ import annotations
 
 import json
+import webbrowser
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -70,6 +71,34 @@ def test_devices_says_which_key_can_serve(runner: CliRunner, connect: Connect) -
     text = runner.invoke(cli, ["passkey", "devices"]).output
     assert "PRF yes, PIN set; usable" in text
     assert "not usable: no PRF (hmac-secret)" in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "usable", "line"),
+    [
+        ("/opt/bin/open-in-chrome %s", True, "Browser: /opt/bin/open-in-chrome\n"),
+        ("w3m", False, "Browser: w3m (text mode: cannot use passkeys)\n"),
+    ],
+    ids=["named-command", "text-mode"],
+)
+def test_devices_says_whether_the_browser_can_use_passkeys(
+    runner: CliRunner,
+    connect: Connect,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    usable: bool,
+    line: str,
+) -> None:
+    # A fresh registry, filled by webbrowser itself: only $BROWSER supplies a browser.
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BROWSER", variable)
+    report = json.loads(runner.invoke(cli, ["passkey", "devices", "--json"]).output)
+    assert report["browser"]["found"] is True
+    assert report["browser"]["usable"] is usable
+    assert line in runner.invoke(cli, ["passkey", "devices"]).output
 
 
 def test_set_pin_on_a_new_key(runner: CliRunner, connect: Connect) -> None:

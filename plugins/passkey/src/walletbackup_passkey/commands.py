@@ -7,12 +7,13 @@ Enrolling and unlocking go through the generic commands (``backup``, ``recover``
 from __future__ import annotations
 
 import json
-import webbrowser
 from typing import Any
 
 import click
 
 from walletbackup.errors import MethodUnavailable, PolicyViolation
+
+from .system_browser import system_browser
 
 
 @click.group(name="passkey")
@@ -32,9 +33,16 @@ def devices(as_json: bool) -> None:
             keys.append(_describe(device))
         finally:
             device.close()
-    browser = _browser_name()
+    browser = system_browser()
     if as_json:
-        report = {"security_keys": keys, "browser": {"found": browser is not None, "name": browser}}
+        report = {
+            "security_keys": keys,
+            "browser": {
+                "found": browser is not None,
+                "name": browser.name if browser else None,
+                "usable": browser is not None and not browser.text_mode,
+            },
+        }
         click.echo(json.dumps(report, indent=2, sort_keys=True))
         return
     if not keys:
@@ -45,7 +53,13 @@ def devices(as_json: bool) -> None:
             f"{key['name']} ({key['path']}): PRF {'yes' if key['prf'] else 'no'}, "
             f"PIN {key['pin']}; {verdict}"
         )
-    click.echo(f"Browser: {browser}" if browser else "Browser: none found")
+    if browser is None:
+        click.echo("Browser: none found")
+    else:
+        click.echo(
+            f"Browser: {browser.name}"
+            + (" (text mode: cannot use passkeys)" if browser.text_mode else "")
+        )
 
 
 @passkey.command(name="set-pin")
@@ -126,10 +140,3 @@ def _describe(device: Any) -> dict[str, Any]:
         "usable": not problem,
         "problem": problem,
     }
-
-
-def _browser_name() -> str | None:
-    try:
-        return str(getattr(webbrowser.get(), "name", "") or "default browser")
-    except webbrowser.Error:
-        return None

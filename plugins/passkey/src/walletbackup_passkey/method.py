@@ -24,6 +24,7 @@ from walletbackup.methods import Availability, BackupMethod, Enrollment, MethodC
 from . import args as stanza
 from .args import BROWSER, LOCALHOST, SALT_SIZE, SECURITY_KEY, PasskeyArgs
 from .errors import ALTERNATIVES, PasskeyNotFound, PinRejected
+from .system_browser import system_browser
 
 if TYPE_CHECKING:
     from fido2.ctap import CtapDevice
@@ -142,7 +143,9 @@ class PasskeyMethod(BackupMethod):
             )
         if self._transport == BROWSER:
             return Availability(
-                False, "no web browser was found", "run on a computer with a web browser"
+                False,
+                "no web browser that can use passkeys was found (text-mode ones cannot)",
+                "run on a computer with a web browser, or name yours in $BROWSER",
             )
         return Availability(
             False,
@@ -250,9 +253,6 @@ def _key_connected() -> bool:
 
 
 def _browser_found() -> bool:
-    """Whether a graphical browser is registered: text-mode ones (lynx, w3m) have no WebAuthn."""
-    try:
-        browser = webbrowser.get()
-    except webbrowser.Error:
-        return False
-    return type(browser) is not webbrowser.GenericBrowser
+    """Whether webbrowser would open a browser that can run WebAuthn (see system_browser)."""
+    found = system_browser()
+    return found is not None and not found.text_mode
