@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -17,7 +18,8 @@ if str(FIXTURES) not in sys.path:
 from cli_support import CLIENT_SHARE, PASSPHRASE, WRONG_PASSPHRASE, Cli, isolate, restore  # noqa: E402
 
 from walletbackup.cli import EXIT_POLICY, EXIT_USAGE  # noqa: E402
-from walletbackup.cli_options import parse_value  # noqa: E402
+from walletbackup.cli_options import _check_names, parse_value  # noqa: E402
+from walletbackup.methods import Option  # noqa: E402
 
 
 @pytest.fixture
@@ -234,3 +236,9 @@ def test_option_values_are_typed_like_json_scalars(raw: str, value: Any) -> None
     parsed = parse_value(raw)
     assert parsed == value
     assert type(parsed) is type(value)
+
+
+def test_python_only_options_are_neither_listed_nor_accepted() -> None:
+    declared = {"device": Option("device", "a Python object", python_only=True)}
+    with pytest.raises(click.UsageError, match="only be given from the Python API"):
+        _check_names({"device": "x"}, declared, "example", "--option")

@@ -148,6 +148,7 @@ def _describe(method: type[BackupMethod]) -> dict[str, Any]:
                 "for_unlock": o.for_unlock,
             }
             for o in method.options
+            if not o.python_only
         ],
     }
 

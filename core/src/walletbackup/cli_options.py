@@ -231,6 +231,12 @@ def _wanted(option: Option, purpose: Purpose) -> bool:
 def _check_names(
     values: Mapping[str, Any], declared: Mapping[str, Option], method: str, where: str
 ) -> None:
+    python_only = sorted(name for name in values if name in declared and declared[name].python_only)
+    if python_only:
+        raise click.UsageError(
+            f"{where}: {method} option(s) {', '.join(map(repr, python_only))} take a Python "
+            "object and can only be given from the Python API"
+        )
     unknown = sorted(set(values) - set(declared))
     if unknown:
         known = ", ".join(declared) or "none"

@@ -52,6 +52,8 @@ class Option:
 
     ``secret`` options are read without echo and never logged; ``confirm`` asks twice (new
     passwords); ``required`` options must be given to enroll (``for_unlock``: also to unlock).
+    ``python_only`` options take objects only Python code can pass (a signed-in service, a
+    device, a callable): front ends neither list, prompt for, nor accept them.
     """
 
     name: str
@@ -60,6 +62,7 @@ class Option:
     confirm: bool = False
     required: bool = False
     for_unlock: bool = True
+    python_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class GDriveMethod(BackupMethod):
             "credentials",
             "the user's google.auth credentials (default: the saved "
             "`walletbackup gdrive login` sign-in)",
+            python_only=True,
         ),
         Option("signin_file", "where the saved sign-in is (default: in the user config dir)"),
         Option("api_root", f"Google APIs root URL, for proxies (default: {DEFAULT_API_ROOT})"),

@@ -54,10 +54,15 @@ class ICloudMethod(BackupMethod):
             "service",
             "a signed-in pyicloud PyiCloudService to use instead of a saved sign-in (Python API)",
             secret=True,
+            python_only=True,
         ),
         Option("attempts", f"tries per iCloud request that fails transiently ({DEFAULT_ATTEMPTS})"),
         Option("timeout", f"seconds to wait for each iCloud answer ({DEFAULT_TIMEOUT:g})"),
-        Option("sleep", "how to wait between tries: a function of seconds (time.sleep)"),
+        Option(
+            "sleep",
+            "how to wait between tries: a function of seconds (time.sleep)",
+            python_only=True,
+        ),
     )
 
     def __init__(self, **options: Any) -> None:

@@ -64,10 +64,22 @@ class PasskeyMethod(BackupMethod):
             "relying party id the passkey is bound to (default: localhost)",
             for_unlock=False,
         ),
-        Option("device", "a fido2 CtapDevice to use instead of the first USB security key"),
+        Option(
+            "device",
+            "a fido2 CtapDevice to use instead of the first USB security key",
+            python_only=True,
+        ),
         Option("pin", "the security key's PIN (default: asked when needed)", secret=True),
-        Option("user_interaction", "a fido2 UserInteraction for PIN and touch prompts"),
-        Option("open_browser", "a callable that opens the page URL (default: webbrowser.open)"),
+        Option(
+            "user_interaction",
+            "a fido2 UserInteraction for PIN and touch prompts",
+            python_only=True,
+        ),
+        Option(
+            "open_browser",
+            "a callable that opens the page URL (default: webbrowser.open)",
+            python_only=True,
+        ),
         Option("timeout", "seconds to wait for the passkey (default: 180)"),
         Option("user_name", "the name the passkey is shown under", for_unlock=False),
     )
