@@ -9,8 +9,11 @@ import select
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from walletbackup.cli_output import _OneLineFormatter, progress, table
+from walletbackup.methods import BackupMethod, Enrollment, MethodContext
 
 DEADLINE = 10.0
 
@@ -38,6 +41,34 @@ def test_progress_shows_a_line_on_a_terminal_and_erases_it() -> None:
             erased = read_until(controller, b"\x1b[K")
         assert shown.startswith(b"\r")
         assert erased.endswith(b"\r\x1b[K")
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_interactive_methods_get_one_static_line_not_a_spinner() -> None:
+    """A method that prompts the person itself must not have its prompt overwritten."""
+
+    class Talks(BackupMethod):
+        name = "talks"
+        interactive = True
+
+        def enroll(self, context: MethodContext) -> Enrollment:
+            raise NotImplementedError
+
+        def unlock(self, args: Mapping[str, Any], context: MethodContext) -> bytes:
+            raise NotImplementedError
+
+    controller, terminal = os.openpty()
+    try:
+        with os.fdopen(terminal, "w", closefd=False) as stream:
+            with progress("recovering wallet w1", stream=stream, delay=0, methods=(Talks,)):
+                shown = read_until(controller, b"recovering wallet w1...")
+                threading.Event().wait(0.3)  # a spinner would redraw several times here
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            rest = os.read(controller, 4096) if ready else b""
+        assert b"\r" not in shown.replace(b"\r\n", b"\n")
+        assert rest == b""
     finally:
         os.close(controller)
         os.close(terminal)

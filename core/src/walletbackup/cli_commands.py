@@ -118,7 +118,7 @@ def backup(
     custodian_share = read_share(custodian_share_file, "custodian share")
     values = gathered.for_method(method, "enroll")
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    with progress(f"backing up wallet {wallet} with {method_name}"):
+    with progress(f"backing up wallet {wallet} with {method_name}", methods=(method,)):
         result = wb.backup_wallet(
             wallet,
             client_share,
@@ -201,7 +201,9 @@ def recover(
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
     method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
     values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
-    with progress(f"recovering wallet {wallet} with {method_name}"):
+    with progress(
+        f"recovering wallet {wallet} with {method_name}", methods=(_method_class(method_name),)
+    ):
         recovered = wb.recover_wallet(
             wallet, method=method_name, cipher_text=current, stanza_id=stanza_id, **values
         )
@@ -251,7 +253,10 @@ def verify(
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
     method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
     values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
-    with progress(f"testing the backup of wallet {wallet} with {method_name}"):
+    with progress(
+        f"testing the backup of wallet {wallet} with {method_name}",
+        methods=(_method_class(method_name),),
+    ):
         report = wb.verify_backup(
             wallet, method=method_name, cipher_text=current, stanza_id=stanza_id, **values
         )
@@ -299,7 +304,10 @@ def add_method(
     values = gathered.for_method(
         method, "enroll", label=" (new)" if unlock_name == method_name else ""
     )
-    with progress(f"adding {method_name} to wallet {wallet}"):
+    with progress(
+        f"adding {method_name} to wallet {wallet}",
+        methods=(method, _method_class(unlock_name)),
+    ):
         result = wb.add_backup_method(
             wallet, method_name, unlock_with=unlock, cipher_text=current, **values
         )
@@ -358,7 +366,9 @@ def remove_method(
     gathered = MethodOptions(options, allow_unlock=True)
     unlock = {"method": unlock_name, **gathered.for_unlock(_method_class(unlock_name))}
     values = _discard_options(gathered, method_name, options)
-    with progress(f"removing {method_name} from wallet {wallet}"):
+    with progress(
+        f"removing {method_name} from wallet {wallet}", methods=(_method_class(unlock_name),)
+    ):
         result = wb.remove_backup_method(
             wallet,
             method_name,
@@ -411,7 +421,9 @@ def rewrap(
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
     method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
     values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
-    with progress(f"re-wrapping wallet {wallet} with {method_name}"):
+    with progress(
+        f"re-wrapping wallet {wallet} with {method_name}", methods=(_method_class(method_name),)
+    ):
         result = wb.rewrap_backup(wallet, method_name, cipher_text=current, **values)
     _report_change(
         ctx,

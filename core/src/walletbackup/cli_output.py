@@ -10,9 +10,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+if TYPE_CHECKING:
+    from .methods import BackupMethod
 
 #: Seconds of silence before the progress line appears: quick work shows nothing.
 PROGRESS_DELAY = 0.5
@@ -36,15 +39,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 @contextmanager
 def progress(
-    text: str, stream: TextIO | None = None, delay: float = PROGRESS_DELAY
+    text: str,
+    stream: TextIO | None = None,
+    delay: float = PROGRESS_DELAY,
+    *,
+    methods: tuple[type[BackupMethod], ...] = (),
 ) -> Iterator[None]:
     """A spinner line on stderr while the block runs, only when stderr is a terminal.
 
     Shown after ``delay`` seconds (quick work shows nothing) and erased when the block ends, so
-    prompts and output are never mixed with it.
+    prompts and output are never mixed with it. When one of ``methods`` is interactive (it
+    prompts the person itself), one static line is printed instead of the spinner.
     """
     out = stream if stream is not None else sys.stderr
     if not out.isatty():
+        yield
+        return
+    if any(method.interactive for method in methods):
+        out.write(f"{text}...\n")
+        out.flush()
         yield
         return
     done = threading.Event()

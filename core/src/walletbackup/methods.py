@@ -93,6 +93,9 @@ class BackupMethod(ABC):
     #: Whether one wallet may hold several stanzas of this method (several passkeys). When False,
     #: a new enrollment replaces the wallet's existing stanza of this method.
     multiple: ClassVar[bool] = False
+    #: Whether the method talks to the person itself while it runs (a PIN prompt, "touch your
+    #: key"). Front ends then show no animated progress that could overwrite its prompts.
+    interactive: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         known = {option.name for option in self.options}

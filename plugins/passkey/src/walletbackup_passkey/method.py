@@ -57,6 +57,7 @@ class PasskeyMethod(BackupMethod):
 
     name = "passkey"
     multiple = True
+    interactive = True  # PIN prompts and "touch your key" notes
     options = (
         Option("transport", "security-key, browser or auto (default: auto)"),
         Option(
