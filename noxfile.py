@@ -6,6 +6,8 @@ Sessions:
   core            the core's tests with NO plugin installed
   plugin-<name>   one plugin's tests with only the core beside it (one per plugins/*/pyproject.toml)
   all             every test, everything installed together
+  docs            the documentation site (Sphinx + MyST), warnings are errors
+  bench           the benchmarks in bench/ (not a default session: slow, figures vary by machine)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
+# Every check; `bench` is left out (minutes of timing, and its figures are not pass/fail).
+nox.options.sessions = ["lint", "types", "core", "plugin", "all", "docs"]
 
 # The plugin list comes from the plugins' own pyproject files: no second list to keep in sync.
 PLUGINS = {
@@ -110,3 +114,33 @@ def all_together(session: nox.Session) -> None:
     install_system_packages(session, system_packages(list(PLUGINS)))
     session.install(*TEST_TOOLS, "./core", *map(plugin_requirement, PLUGINS))
     session.run("pytest", "tests", *session.posargs)
+
+
+DOCS_TOOLS = ["sphinx>=8", "myst-parser>=4"]
+# Peers the start-up benchmark compares against: CLIs built on entry-point plugins.
+BENCH_PEERS = ["keyring>=25", "llm>=0.19"]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site into docs/_build/html; any Sphinx warning fails the build."""
+    # [testing]: autodoc imports walletbackup.testing, which needs pytest.
+    session.install(*DOCS_TOOLS, "./core[testing]")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark in bench/, with every plugin installed (cold start loads them all)."""
+    session.install("./core", *(f"./plugins/{name}" for name in PLUGINS), *BENCH_PEERS)
+    for script in sorted(ROOT.glob("bench/bench_*.py")):
+        session.run("python", str(script.relative_to(ROOT)))
