@@ -208,3 +208,17 @@ def test_loading_the_plugin_and_its_commands_imports_no_google_code() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_availability_without_a_sign_in_imports_no_google_code(tmp_path: Path) -> None:
+    # `walletbackup methods` asks every method: nobody signed in is found without google-auth.
+    probe = (
+        "import sys; from walletbackup_gdrive import GDriveMethod; "
+        f"print(GDriveMethod(signin_file={str(tmp_path / 'none.json')!r}).availability().reason, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'requests')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    # Only the empty ``google`` namespace package is imported, to find google.auth in it.
+    assert result.stdout.strip() == "not signed in to Google Drive ['google']"

@@ -10,8 +10,8 @@ import pytest
 
 from walletbackup.errors import MalformedBackup
 from walletbackup_passkey import PasskeyMethod
+from walletbackup_passkey import devices as devices_module
 from walletbackup_passkey import method as method_module
-from walletbackup_passkey import security_key as security_key_module
 from walletbackup_passkey.args import PasskeyArgs, b64encode, parse
 
 GOOD = PasskeyArgs("security-key", "localhost", b"\x11" * 48, b"\x22" * 32).to_args()
@@ -98,7 +98,7 @@ def test_bad_options_are_refused(
 
 
 def test_availability_needs_a_key_or_a_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: False)
     monkeypatch.setattr(method_module, "_browser_found", lambda: False)
     nothing = PasskeyMethod().availability()
     assert not nothing.available
@@ -107,7 +107,7 @@ def test_availability_needs_a_key_or_a_browser(monkeypatch: pytest.MonkeyPatch) 
     assert not PasskeyMethod(transport="browser").availability().available
     assert PasskeyMethod(transport="browser", open_browser=print).availability().available
     assert not PasskeyMethod(transport="security-key", open_browser=print).availability().available
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: True)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: True)
     assert PasskeyMethod().availability().available
     assert PasskeyMethod(transport="security-key").availability().available
 
@@ -133,7 +133,7 @@ def test_any_browser_but_a_text_mode_one_counts(
         return registered
 
     monkeypatch.setattr(webbrowser, "get", get)
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: False)
     assert PasskeyMethod(transport="browser").availability().available is found
 
 
@@ -157,7 +157,7 @@ def test_the_browser_variable_is_read_as_webbrowser_reads_it(
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "TERM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BROWSER", variable)
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: False)
     availability = PasskeyMethod(transport="browser").availability()
     assert availability.available is found
     if not found:

@@ -17,6 +17,7 @@ from soft_authenticator import SoftAuthenticator
 
 from walletbackup import WalletBackup
 from walletbackup.errors import MethodUnavailable, UnlockFailed
+from walletbackup_passkey import devices as devices_module
 from walletbackup_passkey import security_key as security_key_module
 
 CLIENT, CUSTODIAN = b"client share of wallet w", b"custodian share of wallet w"
@@ -118,7 +119,7 @@ def test_no_authenticator_backs_up_nothing(
     wb: WalletBackup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(security_key_module, "connected_keys", list)
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: False)
     with pytest.raises(MethodUnavailable, match="no FIDO2 security key is connected"):
         wb.backup_wallet(
             "w",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 import pluggy
+import pytest
 
 from walletbackup import hookspecs
 from walletbackup_passkey import PasskeyMethod, plugin
@@ -51,3 +53,28 @@ def test_loading_the_plugin_does_not_import_fido2() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("options", "looks_for_a_key"),
+    [
+        ("transport='browser', open_browser=print", False),
+        ("transport='security-key'", True),
+        ("", True),
+    ],
+    ids=["browser", "security-key", "auto"],
+)
+def test_availability_imports_fido2_only_when_a_key_may_be_connected(
+    options: str, looks_for_a_key: bool
+) -> None:
+    # `walletbackup methods` asks for availability: on Linux, no /dev/hidraw* node means no
+    # USB key fido2 could find, so it is not imported to look.
+    code = (
+        "import sys; from walletbackup_passkey import PasskeyMethod; "
+        f"PasskeyMethod({options}).availability(); print('fido2' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    nodes = sys.platform == "linux" and bool(glob.glob("/dev/hidraw*"))
+    assert result.stdout.strip() == str(looks_for_a_key and (nodes or sys.platform != "linux"))

@@ -18,6 +18,7 @@ from walletbackup.errors import (
 from walletbackup.methods import Enrollment
 from walletbackup.testing import new_context
 from walletbackup_passkey import PasskeyDeclined, PasskeyMethod, PasskeyNotFound, PinRejected
+from walletbackup_passkey import devices as devices_module
 from walletbackup_passkey import security_key as security_key_module
 from walletbackup_passkey.args import b64encode, parse
 
@@ -175,7 +176,7 @@ def test_the_pin_option_answers_the_prompt(key: SoftAuthenticator) -> None:
 def test_no_key_connected(monkeypatch: pytest.MonkeyPatch, person: Recorder) -> None:
     # This machine has no USB keys; say so explicitly, so a developer's own key is never used.
     monkeypatch.setattr(security_key_module, "connected_keys", list)
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: False)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: False)
     method = PasskeyMethod(transport="security-key", user_interaction=person)
     assert not method.availability().available
     assert "plug in" in method.availability().remedy
@@ -196,7 +197,7 @@ def test_the_first_connected_key_is_used(
     monkeypatch: pytest.MonkeyPatch, key: SoftAuthenticator, person: Recorder
 ) -> None:
     monkeypatch.setattr(security_key_module, "connected_keys", lambda: [key])
-    monkeypatch.setattr(security_key_module, "key_connected", lambda: True)
+    monkeypatch.setattr(devices_module, "key_connected", lambda: True)
     method = PasskeyMethod(user_interaction=person)  # transport auto: a key is connected
     assert method.availability().available
     enrollment = method.enroll(CONTEXT)

@@ -39,10 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import platformdirs
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from .errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
 from .kms import KmsProvider
 
@@ -87,6 +83,8 @@ class LocalKms(KmsProvider):
                 f"cannot wrap under local KMS key {key_id} version {version}: the key file "
                 f"{self.path} holds key {keys.key_id} versions {sorted(keys.versions)}"
             )
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - see _new_key
+
         nonce = os.urandom(NONCE_SIZE)
         return nonce + AESGCM(keys.versions[version]).encrypt(nonce, key, aad)
 
@@ -110,6 +108,9 @@ class LocalKms(KmsProvider):
             )
         if len(blob) != NONCE_SIZE + KEY_SIZE + TAG_SIZE:
             raise UnlockFailed
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - see _new_key
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
         try:
             return AESGCM(keys.versions[version]).decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], aad)
         except InvalidTag:
@@ -119,7 +120,7 @@ class LocalKms(KmsProvider):
         with _locked(self.path):
             keys = _read(self.path) or _new_keys()
             version = max(keys.versions) + 1
-            versions = {**keys.versions, version: AESGCM.generate_key(bit_length=KEY_SIZE * 8)}
+            versions = {**keys.versions, version: _new_key()}
             _write(self.path, _Keys(keys.key_id, version, versions))
         log.info("rotated local KMS key %s in %s to version %d", keys.key_id, self.path, version)
         return version
@@ -151,6 +152,8 @@ def _path_of(url: str) -> Path:
             )
         rest = rest[2:]
     if not rest:
+        import platformdirs  # noqa: PLC0415 - only for the default path
+
         return Path(platformdirs.user_data_dir("walletbackup", appauthor=False)) / DEFAULT_FILE_NAME
     return Path(rest).absolute()
 
@@ -171,7 +174,15 @@ def _parse_args(args: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def _new_keys() -> _Keys:
-    return _Keys(secrets.token_hex(16), 1, {1: AESGCM.generate_key(bit_length=KEY_SIZE * 8)})
+    return _Keys(secrets.token_hex(16), 1, {1: _new_key()})
+
+
+def _new_key() -> bytes:
+    # cryptography is imported where a key is used, not with the module: every command loads
+    # this provider with the plugins, and `walletbackup --help` or `methods` never use it.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+    return AESGCM.generate_key(bit_length=KEY_SIZE * 8)
 
 
 @contextmanager

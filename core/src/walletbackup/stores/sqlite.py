@@ -12,20 +12,20 @@ or the last connection closing, finishes the job). Wallet locks live in ``<datab
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import platformdirs
+from typing import TYPE_CHECKING, Any
 
 from walletbackup.errors import StorageError
 from walletbackup.stores.base import Store
 from walletbackup.stores.locking import LockFile, wallet_key
 from walletbackup.stores.urls import create_private_file, local_path, make_private_dir, split_url
+
+if TYPE_CHECKING:
+    import sqlite3
 
 # _MIGRATIONS[n] takes a database from schema version n to n + 1.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -39,22 +39,25 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 _PAGE = 500
 _CHECKPOINT_WAIT_MS = 1000
 
-# What to do about an error, by SQLite primary result code.
+# What to do about an error, by the name of its SQLite primary result code (sqlite3 is imported
+# when a store opens, not with the plugins that every command loads).
 _ADVICE = {
-    sqlite3.SQLITE_CORRUPT: "the database is damaged: restore it from a backup or move it aside",
-    sqlite3.SQLITE_NOTADB: "this is not a SQLite database: point the store at another path",
-    sqlite3.SQLITE_BUSY: "another process kept the database busy: retry later",
-    sqlite3.SQLITE_LOCKED: "another process kept the database busy: retry later",
-    sqlite3.SQLITE_READONLY: "check that this user can write the file and its directory",
-    sqlite3.SQLITE_CANTOPEN: "check that this user can write the file and its directory",
-    sqlite3.SQLITE_PERM: "check that this user can write the file and its directory",
-    sqlite3.SQLITE_IOERR: "check the disk (space, errors) and the file's permissions",
-    sqlite3.SQLITE_FULL: "the disk is full: free some space and retry",
+    "SQLITE_CORRUPT": "the database is damaged: restore it from a backup or move it aside",
+    "SQLITE_NOTADB": "this is not a SQLite database: point the store at another path",
+    "SQLITE_BUSY": "another process kept the database busy: retry later",
+    "SQLITE_LOCKED": "another process kept the database busy: retry later",
+    "SQLITE_READONLY": "check that this user can write the file and its directory",
+    "SQLITE_CANTOPEN": "check that this user can write the file and its directory",
+    "SQLITE_PERM": "check that this user can write the file and its directory",
+    "SQLITE_IOERR": "check the disk (space, errors) and the file's permissions",
+    "SQLITE_FULL": "the disk is full: free some space and retry",
 }
 
 
 def default_database() -> Path:
     """``backups.db`` in the user data directory, which is created 0700 if missing."""
+    import platformdirs  # noqa: PLC0415 - see _ADVICE
+
     directory = Path(platformdirs.user_data_dir("walletbackup", appauthor=False))
     make_private_dir(directory)
     return directory / "backups.db"
@@ -85,6 +88,8 @@ class SqliteStore(Store):
             raise
 
     def _connect(self) -> sqlite3.Connection:
+        import sqlite3  # noqa: PLC0415 - see _ADVICE
+
         with self._translated():
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
@@ -135,11 +140,16 @@ class SqliteStore(Store):
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
+        import sqlite3  # noqa: PLC0415 - see _ADVICE
+
         try:
             yield
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-            advice = _ADVICE.get(code, "see the SQLite message")
+            advice = next(
+                (text for name, text in _ADVICE.items() if getattr(sqlite3, name) == code),
+                "see the SQLite message",
+            )
             raise StorageError(f"SQLite database {self.path}: {exc}; {advice}") from exc
 
     @contextmanager

@@ -8,6 +8,7 @@ share itself never leaves the core. google-auth and requests are imported only w
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import logging
 import math
 import os
@@ -122,14 +123,18 @@ class GDriveMethod(BackupMethod):
                 log.info("the Google Drive key file %s was already gone", args["file_name"])
 
     def availability(self) -> Availability:
-        try:
-            import requests  # noqa: F401, PLC0415 - heavy, lazy
-            from google.auth.credentials import Credentials  # noqa: PLC0415
-        except ImportError as exc:
-            return Availability(False, f"{_missing(exc)} is not installed", INSTALL)
+        # Found, not imported: google-auth and requests cost tens of milliseconds, and every
+        # method listing asks; they are imported only when there are credentials to look at.
+        missing = _not_installed()
+        if missing is not None:
+            return Availability(False, f"{missing} is not installed", INSTALL)
         credentials = self.option("credentials")
         if credentials is None:
             return self._saved_signin_availability()
+        try:
+            from google.auth.credentials import Credentials  # noqa: PLC0415 - heavy, lazy
+        except ImportError as exc:
+            return Availability(False, f"{_missing(exc)} is not installed", INSTALL)
         if not isinstance(credentials, Credentials):
             return Availability(
                 False,
@@ -204,6 +209,18 @@ def _retry_policy(value: Any) -> RetryPolicy:
             f"{', '.join(sorted(fields))}"
         )
     return RetryPolicy(**value)
+
+
+def _not_installed() -> str | None:
+    """The first of the distributions Drive needs that cannot be found, without importing it."""
+    for module, distribution in (("google.auth", "google-auth"), ("requests", "requests")):
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # no ``google`` package at all; a half-removed one
+            found = None
+        if found is None:
+            return distribution
+    return None
 
 
 def _missing(error: ImportError) -> str:

@@ -22,6 +22,7 @@ from walletbackup.errors import MethodUnavailable, PolicyViolation
 from walletbackup.methods import Availability, BackupMethod, Enrollment, MethodContext, Option
 
 from . import args as stanza
+from . import devices
 from .args import BROWSER, LOCALHOST, SALT_SIZE, SECURITY_KEY, PasskeyArgs
 from .errors import ALTERNATIVES, PasskeyNotFound, PinRejected
 from .system_browser import system_browser
@@ -145,10 +146,16 @@ class PasskeyMethod(BackupMethod):
         stanza.parse(args)
 
     def availability(self) -> Availability:
-        key = self.option("device") is not None or _key_connected()
-        browser = self.option("open_browser") is not None or _browser_found()
-        wanted = {SECURITY_KEY: key, BROWSER: browser, AUTO: key or browser}[self._transport]
-        if wanted:
+        # Each look only when the answer still depends on it: every method listing pays for it.
+        key = self._transport != BROWSER and (
+            self.option("device") is not None or devices.key_connected()
+        )
+        browser = (
+            not key
+            and self._transport != SECURITY_KEY
+            and (self.option("open_browser") is not None or _browser_found())
+        )
+        if key or browser:
             return Availability(True)
         if self._transport == SECURITY_KEY:
             return Availability(
@@ -171,7 +178,7 @@ class PasskeyMethod(BackupMethod):
     def _enroll_transport(self) -> str:
         if self._transport != AUTO:
             return str(self._transport)
-        if self._rp_id != LOCALHOST or self.option("device") is not None or _key_connected():
+        if self._rp_id != LOCALHOST or self.option("device") is not None or devices.key_connected():
             return SECURITY_KEY
         return BROWSER
 
@@ -257,12 +264,6 @@ class PasskeyMethod(BackupMethod):
             inner = self.option("user_interaction") or TerminalInteraction()
             self._session = Session(inner, self.option("pin"))
         return self._session
-
-
-def _key_connected() -> bool:
-    from .security_key import key_connected  # noqa: PLC0415 - lazy fido2
-
-    return key_connected()
 
 
 def _browser_found() -> bool:

@@ -15,7 +15,7 @@ from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, P
 from fido2.ctap import CtapDevice, CtapError
 from fido2.ctap2.base import Ctap2
 from fido2.ctap2.pin import ClientPin
-from fido2.hid import CtapHidDevice, list_descriptors
+from fido2.hid import CtapHidDevice
 from fido2.webauthn import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialCreationOptions,
@@ -41,14 +41,6 @@ PUBLIC_KEY = PublicKeyCredentialType.PUBLIC_KEY
 #: ES256 first (every key has it), then EdDSA.
 ALGORITHMS = (-7, -8)
 SET_PIN = "set one with `walletbackup passkey set-pin` or the key maker's tool"
-
-
-def key_connected() -> bool:
-    """Whether a USB security key is plugged in (lists devices without opening them)."""
-    try:
-        return bool(list_descriptors())  # type: ignore[no-untyped-call]  # fido2 leaves it untyped
-    except OSError:
-        return False
 
 
 def connected_keys() -> list[CtapHidDevice]:
