@@ -10,7 +10,6 @@ browser signs the user in at the fake Google and lands on the child's loopback r
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 
 from browser_handoff import Handoff  # noqa: E402
+from cli_support import home_env  # noqa: E402
 
 SCRIPT = Path(sys.executable).parent / "walletbackup"
 #: Seconds one command may take (a sign-in included): generous for a loaded CI machine.
@@ -49,22 +49,14 @@ class Machine:
     plugins: str
 
     def env(self) -> dict[str, str]:
-        inherited = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("WALLETBACKUP", "PYTHON", "XDG_"))
-            and key not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")
-        }
-        return inherited | {
-            "HOME": str(self.home),
-            "XDG_CONFIG_HOME": str(self.home / "config"),
-            "XDG_DATA_HOME": str(self.home / "data"),
-            "WALLETBACKUP_PLUGINS": self.plugins,
-            "BROWSER": self.handoff.browser,
-            "OAUTHLIB_INSECURE_TRANSPORT": "1",  # the fake Google speaks plain http
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
+        return home_env(
+            self.home,
+            WALLETBACKUP_PLUGINS=self.plugins,
+            BROWSER=self.handoff.browser,
+            OAUTHLIB_INSECURE_TRANSPORT="1",  # the fake Google speaks plain http
+            NO_PROXY="127.0.0.1,localhost",
+            no_proxy="127.0.0.1,localhost",
+        )
 
     def command(self, *args: str) -> list[str]:
         store = f"sqlite:///{self.shared / 'backups.db'}"

@@ -15,7 +15,6 @@ object, and this machine has no USB key. It is covered through the Python API
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -31,6 +30,7 @@ if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 
 from browser_handoff import Handoff  # noqa: E402
+from cli_support import home_env  # noqa: E402
 
 SCRIPT = Path(sys.executable).parent / "walletbackup"
 #: Seconds one command may take, the person at the browser included.
@@ -51,19 +51,7 @@ class User:
     browser: str
 
     def env(self) -> dict[str, str]:
-        inherited = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("WALLETBACKUP", "PYTHON", "XDG_"))
-            and key not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")
-        }
-        return inherited | {
-            "HOME": str(self.home),
-            "XDG_CONFIG_HOME": str(self.home / "config"),
-            "XDG_DATA_HOME": str(self.home / "data"),
-            "WALLETBACKUP_PLUGINS": "passkey",
-            "BROWSER": self.browser,
-        }
+        return home_env(self.home, WALLETBACKUP_PLUGINS="passkey", BROWSER=self.browser)
 
     def command(self, *args: str) -> list[str]:
         store = f"sqlite:///{self.home / 'backups.db'}"
