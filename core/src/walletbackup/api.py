@@ -501,7 +501,7 @@ class WalletBackup:
             change.key_epoch,
             change.share_commitment,
         )
-        recipients = [Recipient(s.type, s.id, s.args, _recipient(s)) for s in change.keep]
+        recipients = [Recipient.from_stanza(s) for s in change.keep]
         enrolled: list[tuple[Recipient, bytes]] = []
         fresh: list[DiscardItem] = []
         if change.enroll is not None:
@@ -510,11 +510,8 @@ class WalletBackup:
                 state.wallet_id, change.backup_set_id.hex(), envelope_id.hex(), stanza_id.hex()
             )
             enrollment = change.enroll.enroll(ctx)
-            new = Recipient(
-                change.enroll.name,
-                stanza_id,
-                dict(enrollment.args),
-                envelope.recipient_public_key(enrollment.secret, stanza_id),
+            new = Recipient.from_secret(
+                change.enroll.name, stanza_id, dict(enrollment.args), enrollment.secret
             )
             recipients.append(new)
             enrolled.append((new, enrollment.secret))
@@ -804,11 +801,6 @@ def _open_kms(url: str) -> KmsProvider:
 
 def _allows_several(method: str) -> bool:
     return plugins.get_method(method).multiple
-
-
-def _recipient(stanza: Stanza) -> bytes:
-    assert stanza.recipient is not None  # client envelopes hold method stanzas only
-    return stanza.recipient
 
 
 def _stanza(env: Envelope, stanza_id: bytes) -> Stanza:
