@@ -165,7 +165,7 @@ class WalletBackup:
                 enroll=self._method(method, options),
                 reason=method,
             )
-            return self._commit(state, change, method)
+            return self._commit(state, change)
 
     def add_backup_method(
         self,
@@ -202,7 +202,6 @@ class WalletBackup:
                     enroll=self._method(method, options),
                     reason=method,
                 ),
-                method,
             )
 
     def remove_backup_method(
@@ -247,7 +246,6 @@ class WalletBackup:
                 self._rewrite(
                     state, env, share=share, keep=keep, drop=drop, enroll=None, reason=method
                 ),
-                method,
             )
 
     def rewrap_backup(
@@ -489,7 +487,7 @@ class WalletBackup:
             reason=reason,
         )
 
-    def _commit(self, state: WalletState, change: _Change, method: str) -> BackupResult:
+    def _commit(self, state: WalletState, change: _Change) -> BackupResult:
         """Seal, store as pending, verify, promote: the one path every change takes."""
         if state.pending is not None:  # self-managed, never confirmed: superseded
             self._abandon(state, "superseded by a newer backup before it was confirmed")
@@ -581,7 +579,7 @@ class WalletBackup:
         self._run_discards(state)
         return BackupResult(
             state.wallet_id,
-            method,
+            change.reason,
             "stored" if self.mode == "managed" else "pending",
             revision.backup_set_id,
             revision.key_epoch,
