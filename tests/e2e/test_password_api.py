@@ -29,13 +29,20 @@ CLIENT = b"client-share:" + bytes(range(32))
 CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
 
 
-def backup(wb: WalletBackup, wallet: str = "wallet-1", password: str = PASSWORD, **kw: object):
+def backup(
+    wb: WalletBackup,
+    wallet: str = "wallet-1",
+    password: str = PASSWORD,
+    client: bytes = CLIENT,
+    custodian: bytes = CUSTODIAN,
+    **kw: object,
+):
     return wb.backup_wallet(
         wallet,
-        CLIENT,
+        client,
         method="password",
         password=password,
-        custodian_share=CUSTODIAN,
+        custodian_share=custodian,
         **FAST,
         **kw,
     )
@@ -107,14 +114,7 @@ def test_password_change_makes_old_password_useless(wb: WalletBackup, tmp_path: 
 
 def test_rebackup_replaces_password_and_starts_a_new_backup_set(wb: WalletBackup) -> None:
     first = backup(wb)
-    second = wb.backup_wallet(
-        "wallet-1",
-        b"new client",
-        method="password",
-        password=OTHER_PASSWORD,
-        custodian_share=b"new custodian",
-        **FAST,
-    )
+    second = backup(wb, password=OTHER_PASSWORD, client=b"new client", custodian=b"new custodian")
     assert second.backup_set_id != first.backup_set_id
     assert second.key_epoch == first.key_epoch + 1
     with pytest.raises(UnlockFailed):
@@ -176,14 +176,12 @@ def test_self_managed_store_never_holds_the_client_envelope(
 def test_self_managed_failure_keeps_previous_backup(wb_self: WalletBackup) -> None:
     first = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
-    second = wb_self.backup_wallet(
-        "wallet-1",
-        b"c2",
-        method="password",
+    second = backup(
+        wb_self,
         password=OTHER_PASSWORD,
-        custodian_share=b"k2",
+        client=b"c2",
+        custodian=b"k2",
         cipher_text=first.cipher_text,
-        **FAST,
     )
     wb_self.stored_client_backup_share("wallet-1", "password", success=False)
     assert "failed" in {s.status for s in wb_self.backup_status("wallet-1")}
@@ -200,14 +198,12 @@ def test_self_managed_failure_keeps_previous_backup(wb_self: WalletBackup) -> No
 def test_self_managed_confirmation_makes_old_cipher_text_useless(wb_self: WalletBackup) -> None:
     first = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
-    second = wb_self.backup_wallet(
-        "wallet-1",
-        b"c2",
-        method="password",
+    second = backup(
+        wb_self,
         password=OTHER_PASSWORD,
-        custodian_share=b"k2",
+        client=b"c2",
+        custodian=b"k2",
         cipher_text=first.cipher_text,
-        **FAST,
     )
     # Before confirmation the previous backup is still the recovery path.
     assert (
@@ -428,14 +424,12 @@ def test_failed_statuses_are_kept_but_bounded(wb_self: WalletBackup) -> None:
     first = backup(wb_self)
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
     for _ in range(FAILED_KEPT + 3):
-        wb_self.backup_wallet(
-            "wallet-1",
-            b"c",
-            method="password",
+        backup(
+            wb_self,
             password=OTHER_PASSWORD,
-            custodian_share=b"k",
+            client=b"c",
+            custodian=b"k",
             cipher_text=first.cipher_text,
-            **FAST,
         )
         wb_self.stored_client_backup_share("wallet-1", "password", success=False)
     statuses = [s.status for s in wb_self.backup_status("wallet-1")]
