@@ -15,6 +15,7 @@ from .errors import (
     MethodUnavailable,
     PluginError,
     PolicyViolation,
+    StaleBackup,
     StorageError,
     UnlockFailed,
     WalletBackupError,
@@ -23,6 +24,7 @@ from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .api import WalletBackup
+    from .custodian import Custodian
     from .methods import Availability, BackupMethod, Enrollment, MethodContext, Option
     from .results import BackupResult, Recovered, VerifyReport
     from .split import combine_shares, split_secret
@@ -31,6 +33,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "WalletBackup": "api",
+    "Custodian": "custodian",
     "BackupMethod": "methods",
     "Enrollment": "methods",
     "MethodContext": "methods",
@@ -58,6 +61,7 @@ __all__ = [
     "BackupMethod",
     "BackupNotFound",
     "BackupResult",
+    "Custodian",
     "Enrollment",
     "MalformedBackup",
     "MethodContext",
@@ -66,6 +70,7 @@ __all__ = [
     "PluginError",
     "PolicyViolation",
     "Recovered",
+    "StaleBackup",
     "StorageError",
     "UnlockFailed",
     "VerifyReport",

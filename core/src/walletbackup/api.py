@@ -1,77 +1,56 @@
-"""The Python API: :class:`WalletBackup` (Portal's names, Pythonic).
+"""The Python API: :class:`WalletBackup`, the device (Portal's names, Pythonic).
 
-Semantics, in short (docs/api.md has the long form):
+The device holds method secrets and the client share; it seals and opens the client envelope
+and authenticates everything it reads (:mod:`walletbackup.device`). The custodian keeps the
+custodian share under its KMS (:class:`walletbackup.Custodian`, in this process by default).
+docs/api.md has the long form; in short:
 
-* ``backup_wallet`` seals the client share under a fresh backup key wrapped to the given method
-  *and to every other method the wallet already has* (``replace=True`` keeps only the given one),
-  and seals the custodian share under the KMS. A method that allows one stanza per wallet
-  (password) replaces its old stanza: the old password stops working once the new backup is stored.
-* managed mode: the new state is written, read back, and opened with the key still in memory
-  before anything reads ``stored``; the previous backup stays the recovery path until then, and
-  obsolete remote key material is discarded only after.
-* self-managed mode: the cipher text is handed back, ``pending`` until the application confirms
-  with ``stored_client_backup_share``; ``success=False`` keeps the previous backup.
+* ``backup_wallet`` seals the client share under a fresh backup key, to ``method`` and to the
+  wallet's other methods, which needs one unlock (``unlock_with=``) or ``replace=True``.
+* managed mode: the new revision is written, read back and opened before anything reads
+  ``stored``; self-managed mode: ``pending`` until ``stored_client_backup_share``.
 * ``add_backup_method`` / ``remove_backup_method`` / ``rewrap_backup`` unlock with one method and
   write a new envelope under a fresh backup key; the shares themselves do not change.
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
 import os
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from . import canonical, envelope, plugins
-from .envelope import Context, Envelope, KmsRecipient, Recipient, Stanza
-from .errors import (
-    BackupNotFound,
-    MalformedBackup,
-    MethodUnavailable,
-    PolicyViolation,
-    StorageError,
-    UnlockFailed,
-    WalletBackupError,
-)
+from . import envelope, plugins
+from .audit import audited
+from .custodian import Custodian
+from .device import discards, writing
+from .device.memory import DeviceMemory, default_path
+from .device.opening import Unlocked, check_released, client_envelope, unlock
+from .envelope import Recipient
+from .errors import BackupNotFound, MethodUnavailable, PolicyViolation
 from .kms import KmsProvider
 from .methods import BackupMethod, MethodContext
+from .protocol import CustodianApi, WalletView
 from .results import BackupResult, Recovered, VerifyReport
-from .state import MODES, DiscardItem, MethodStatus, Revision, StanzaRef, WalletState, now
-from .stores import Store, open_store
-
-log = logging.getLogger("walletbackup")
+from .state import MODES, MethodStatus
+from .stores import Store
 
 MAX_WALLET_ID_BYTES = 128
 ID_BYTES = 16
-
-
-@dataclass
-class _Change:
-    """What a new revision is made of, before it is sealed."""
-
-    share: bytes
-    custodian_envelope: bytes | None  # None: seal this custodian share anew
-    custodian_share: bytes | None
-    backup_set_id: bytes
-    key_epoch: int
-    share_commitment: bytes | None
-    keep: list[Stanza]
-    drop: list[Stanza]
-    enroll: BackupMethod | None
-    reason: str
+_DEFAULT = "default"
 
 
 class WalletBackup:
-    """Back up and recover an MPC wallet's two backup shares.
+    """Back up and recover an MPC wallet's two backup shares: the device's side.
 
-    ``store`` and ``kms`` are URLs (``sqlite:``, ``file:``, ``memory:``, ``local:`` and what
-    plugins register) or ready instances. ``mode`` is ``"managed"`` (the store keeps the client
+    ``custodian`` is the other party (default: a :class:`Custodian` in this process on ``store``
+    and ``kms``, URLs or instances). ``mode`` is ``"managed"`` (the custodian keeps the client
     cipher text) or ``"self-managed"`` (the application keeps it and confirms with
-    :meth:`stored_client_backup_share`).
+    :meth:`stored_client_backup_share`). ``device_state`` is the file where this device
+    remembers the newest revision of each wallet it has seen (default: in the user data
+    directory; ``None``: only while this object lives).
     """
 
     def __init__(
@@ -80,32 +59,24 @@ class WalletBackup:
         store: str | Store = "sqlite:",
         kms: str | KmsProvider = "local:",
         mode: str = "managed",
+        custodian: CustodianApi | None = None,
+        device_state: str | os.PathLike[str] | None = _DEFAULT,
     ) -> None:
         if mode not in MODES:
             raise PolicyViolation(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
-        self.store = (
-            store
-            if isinstance(store, Store)
-            else open_store(
-                store,
-                {
-                    scheme: item.value
-                    for scheme, item in plugins.store_registry().items()
-                    if item.distribution != plugins.CORE_DISTRIBUTION
-                },
-            )
-        )
-        self.kms = kms if isinstance(kms, KmsProvider) else _open_kms(kms)
-        # The latest instance of each method that has remote material, with its options
-        # (credentials): what discards obsolete material, possibly in a later call.
+        self.custodian = custodian or Custodian(store=store, kms=kms)
+        path = default_path() if device_state == _DEFAULT else device_state
+        self.device = DeviceMemory(None if path is None else Path(path))
+        # The latest instance of each method given options (credentials): what discards obsolete
+        # material, possibly in a later call.
         self._discarders: dict[str, BackupMethod] = {}
 
     def __repr__(self) -> str:
-        return f"<WalletBackup mode={self.mode!r} store={self.store!r} kms={self.kms!r}>"
+        return f"<WalletBackup mode={self.mode!r} custodian={self.custodian!r}>"
 
     def close(self) -> None:
-        self.store.close()
+        self.custodian.close()
 
     def __enter__(self) -> WalletBackup:
         return self
@@ -124,48 +95,51 @@ class WalletBackup:
         custodian_share: bytes,
         replace: bool = False,
         cipher_text: bytes | str | None = None,
+        unlock_with: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> BackupResult:
         """Back up both shares, protecting the client share with ``method``.
 
-        On a wallet that already has a backup, the wallet's other methods are kept (their keys
-        are re-wrapped to the new backup key without their secrets); ``replace=True`` keeps only
-        ``method``. In self-managed mode, keeping them needs the current ``cipher_text``.
+        On a wallet that already has a backup, the wallet's other methods are kept, which needs
+        one unlock of the current backup (``unlock_with={"method": ..., **its options}``; in
+        self-managed mode with its ``cipher_text``); ``replace=True`` keeps only ``method``.
         """
         wallet_id = _check_wallet_id(wallet_id)
         share = _check_share(client_share, "client_share")
         custodian = _check_share(custodian_share, "custodian_share")
-        with self._audited("backup", wallet_id, method=method), self._locked(wallet_id) as state:
-            current_env = self._current_client(state, cipher_text, required=False)
-            keep, drop = [], []
-            if current_env is not None:
-                for stanza in current_env.stanzas:
-                    if replace or (stanza.type == method and not _allows_several(method)):
-                        drop.append(stanza)
-                    else:
-                        keep.append(stanza)
-            elif state.current is not None and not replace:
-                others = sorted({ref.method for ref in state.current.stanzas} - {method})
-                if others:
+        with self._operation("backup", wallet_id, method=method) as view:
+            several = self._method_class(method).multiple
+            current = view.current if view else None
+            kept = [] if replace or current is None else [
+                ref for ref in current.stanzas if several or ref.method != method
+            ]
+            opened: Unlocked | None = None
+            if unlock_with is not None or kept:
+                if view is None or unlock_with is None:
                     raise PolicyViolation(
-                        f"wallet {wallet_id!r} already has a backup that {', '.join(others)} also "
-                        f"protect(s); pass cipher_text=<its current cipher text> to keep them, or "
-                        f"replace=True to replace the backup with {method} only"
+                        f"wallet {wallet_id!r} already has a backup that "
+                        f"{', '.join(sorted({ref.method for ref in kept}))} also protect(s); "
+                        "unlock it once to keep them (unlock_with=..., --unlock-with), or replace "
+                        f"the backup with {method} only (replace=True, --replace)"
                     )
-            state.last_epoch += 1
-            change = _Change(
-                share=share,
-                custodian_envelope=None,
-                custodian_share=custodian,
-                backup_set_id=os.urandom(ID_BYTES),
-                key_epoch=state.last_epoch,
-                share_commitment=envelope.share_commitment(share, custodian),
+                opened = self._unlock(view, unlock_with, cipher_text, change=True)
+            keep = [] if replace or opened is None else [
+                s for s in opened.envelope.stanzas if several or s.type != method
+            ]
+            view_epoch = view.last_epoch if view else 0
+            return self._commit(
+                wallet_id,
+                view,
+                opened,
                 keep=keep,
-                drop=drop,
                 enroll=self._method(method, options),
                 reason=method,
+                share=share,
+                custodian_share=custodian,
+                backup_set_id=os.urandom(ID_BYTES),
+                key_epoch=view_epoch + 1,
+                share_commitment=envelope.share_commitment(share, custodian),
             )
-            return self._commit(state, change)
 
     def add_backup_method(
         self,
@@ -183,26 +157,11 @@ class WalletBackup:
         password=new)`` is a password change.
         """
         wallet_id = _check_wallet_id(wallet_id)
-        with (
-            self._audited("add_method", wallet_id, method=method),
-            self._locked(wallet_id) as state,
-        ):
-            env, share = self._unlocked_share(state, unlock_with, cipher_text)
-            several = _allows_several(method)
-            keep = [s for s in env.stanzas if several or s.type != method]
-            drop = [s for s in env.stanzas if not several and s.type == method]
-            return self._commit(
-                state,
-                self._rewrite(
-                    state,
-                    env,
-                    share=share,
-                    keep=keep,
-                    drop=drop,
-                    enroll=self._method(method, options),
-                    reason=method,
-                ),
-            )
+        with self._operation("add_method", wallet_id, method=method) as view:
+            opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text, change=True)
+            several = self._method_class(method).multiple
+            keep = [s for s in opened.envelope.stanzas if several or s.type != method]
+            return self._rewrite(view, opened, keep, self._method(method, options), method)
 
     def remove_backup_method(
         self,
@@ -221,32 +180,25 @@ class WalletBackup:
         last method.
         """
         wallet_id = _check_wallet_id(wallet_id)
-        with (
-            self._audited("remove_method", wallet_id, method=method),
-            self._locked(wallet_id) as state,
-        ):
-            env, share = self._unlocked_share(state, unlock_with, cipher_text)
+        with self._operation("remove_method", wallet_id, method=method) as view:
+            opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text, change=True)
+            stanzas = opened.envelope.stanzas
             drop = [
                 s
-                for s in env.stanzas
+                for s in stanzas
                 if s.type == method and (stanza_id is None or s.id.hex() == stanza_id)
             ]
             if not drop:
                 raise BackupNotFound(f"wallet {wallet_id!r} has no {method} method to remove")
-            keep = [s for s in env.stanzas if s not in drop]
+            keep = [s for s in stanzas if s not in drop]
             if not keep:
                 raise PolicyViolation(
                     f"{method} is the only method protecting wallet {wallet_id!r}; add another "
-                    "method first, or back up again with replace=True"
+                    "method first, or back up again with replace=True (--replace)"
                 )
             if options:
                 self._method(method, options, check=False)  # it will discard the material
-            return self._commit(
-                state,
-                self._rewrite(
-                    state, env, share=share, keep=keep, drop=drop, enroll=None, reason=method
-                ),
-            )
+            return self._rewrite(view, opened, keep, None, method)
 
     def rewrap_backup(
         self, wallet_id: str, method: str, *, cipher_text: bytes | str | None = None, **options: Any
@@ -276,23 +228,26 @@ class WalletBackup:
         if options:
             self._method(method, options, check=False)
         wallet_id = _check_wallet_id(wallet_id)
-        with (
-            self._audited("confirm", wallet_id, method=method, success=success),
-            self._locked(wallet_id) as state,
-        ):
-            pending = state.pending
-            if self.mode != "self-managed" or state.mode != "self-managed":
+        with self._operation("confirm", wallet_id, method=method, success=success) as view:
+            pending = view.pending if view else None
+            if self.mode != "self-managed" or (view is not None and view.mode != "self-managed"):
                 raise PolicyViolation("stored_client_backup_share is for self-managed mode only")
             if pending is None or pending.reason != method:
                 raise BackupNotFound(
                     f"wallet {wallet_id!r} has no pending {method} backup to confirm"
                 )
             if success:
-                self._promote(state)
+                self.custodian.promote(wallet_id, pending.revision)
             else:
-                self._abandon(state, "the application reported it could not store the cipher text")
-            self._save(state)
-            self._run_discards(state)
+                self.custodian.abandon(
+                    wallet_id,
+                    pending.revision,
+                    "the application reported it could not store the cipher text",
+                )
+            with self.device.edit(self.custodian.location, wallet_id) as memory:
+                if success:
+                    memory.pin = max(memory.pin, pending.revision)
+                discards.settle(memory, pending.revision, landed=success)
 
     # --- recovery ------------------------------------------------------------------------
 
@@ -307,20 +262,20 @@ class WalletBackup:
     ) -> Recovered:
         """Recover both shares, unlocking the client share with ``method``."""
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("recover", wallet_id, method=method):
-            state = self._load(wallet_id)
-            env, share, advice = self._open_client(
-                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
+        with self._operation("recover", wallet_id, method=method, lock=False) as view:
+            opened, custodian = self._open_both(
+                _exists(view, wallet_id), method, stanza_id, options, cipher_text
             )
-            custodian = self._open_custodian(state, env, share)
+            context = opened.envelope.context
             return Recovered(
                 wallet_id,
                 method,
-                env.context.backup_set_id.hex(),
-                env.context.key_epoch,
-                share,
+                context.backup_set_id.hex(),
+                context.key_epoch,
+                opened.share,
                 custodian,
-                advice,
+                opened.advice,
+                opened.revision,
             )
 
     def verify_backup(
@@ -334,423 +289,203 @@ class WalletBackup:
     ) -> VerifyReport:
         """Test a backup: open both envelopes, return nothing secret. Raises when it would fail."""
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("verify", wallet_id, method=method):
-            state = self._load(wallet_id)
-            env, share, advice = self._open_client(
-                state, {"method": method, "stanza_id": stanza_id, **options}, cipher_text
+        with self._operation("verify", wallet_id, method=method, lock=False) as view:
+            opened, _ = self._open_both(
+                _exists(view, wallet_id), method, stanza_id, options, cipher_text
             )
-            self._open_custodian(state, env, share)
+            context = opened.envelope.context
             return VerifyReport(
                 wallet_id,
                 method,
-                env.context.backup_set_id.hex(),
-                env.context.key_epoch,
-                env.envelope_id.hex(),
-                advice,
+                context.backup_set_id.hex(),
+                context.key_epoch,
+                opened.envelope.envelope_id.hex(),
+                opened.advice,
+                opened.revision,
             )
 
-    # --- status --------------------------------------------------------------------------
+    # --- status and the embedded custodian -----------------------------------------------
 
     def backup_status(self, wallet_id: str) -> list[MethodStatus]:
         """Per stanza: method, ``pending`` / ``stored`` / ``failed``, when, which backup set."""
-        state = self._load(_check_wallet_id(wallet_id))
-        return sorted(state.statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
+        view = _exists(self.custodian.view(_check_wallet_id(wallet_id)), wallet_id)
+        return sorted(view.statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
 
     def available_recovery_methods(self, wallet_id: str) -> list[str]:
         """The methods that can recover the wallet now (those of its current backup)."""
-        state = self._load(_check_wallet_id(wallet_id))
-        if state.current is None:
-            return []
-        return sorted({ref.method for ref in state.current.stanzas})
+        view = _exists(self.custodian.view(_check_wallet_id(wallet_id)), wallet_id)
+        return sorted({ref.method for ref in view.current.stanzas}) if view.current else []
 
     def wallets(self) -> list[str]:
-        return list(self.store.wallets())
+        return self._embedded().wallets()
 
     def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
-        """The audit events kept in the store, oldest first (optionally one wallet's)."""
-        events = (canonical.loads(record) for record in self.store.audit_records())
-        return [e for e in events if wallet_id is None or e.get("wallet_id") == wallet_id]
-
-    # --- custodian key rotation ----------------------------------------------------------
+        """The audit events kept by the custodian, oldest first (optionally one wallet's)."""
+        return self._embedded().audit_log(wallet_id)
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""
-        return self.kms.rotate()
+        return self._embedded().rotate_kms_key()
 
     def rewrap_custodian(self, wallet_id: str) -> None:
         """Re-seal the wallet's custodian share under the KMS key's current version."""
         wallet_id = _check_wallet_id(wallet_id)
-        with self._audited("rewrap_custodian", wallet_id), self._locked(wallet_id) as state:
-            for revision in (state.current, state.pending):
-                if revision is None:
-                    continue
-                env = envelope.parse(revision.custodian_envelope)
-                share = self._custodian_share(env)
-                revision.custodian_envelope = self._seal_custodian(env.context, share)
-            self._save(state)
+        with audited(self.custodian, "rewrap_custodian", wallet_id, mode=self.mode):
+            self._embedded().rewrap(wallet_id)
 
-    # --- internals: state ----------------------------------------------------------------
+    # --- internals -------------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self, wallet_id: str) -> Iterator[WalletState]:
-        """Lock the wallet, load its state, and finish what an interrupted process left."""
-        with self.store.lock(wallet_id):
-            state = self._load(wallet_id, missing_ok=True)
-            if state.mode != self.mode and (state.current or state.pending):
-                raise PolicyViolation(
-                    f"wallet {wallet_id!r} is backed up in {state.mode} mode; open it with "
-                    f"WalletBackup(mode={state.mode!r})"
-                )
-            state.mode = self.mode
-            if state.pending is not None and self.mode == "managed":
-                self._abandon(state, "interrupted before the backup was verified")
-                self._save(state)
-            yield state
-
-    def _load(self, wallet_id: str, missing_ok: bool = False) -> WalletState:
-        document = self.store.load(wallet_id)
-        if document is None:
-            if missing_ok:
-                return WalletState(wallet_id, self.mode)
-            raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
-        return WalletState.from_bytes(document, wallet_id)
-
-    def _save(self, state: WalletState) -> None:
-        self.store.save(state.wallet_id, state.to_bytes())
-
-    def _promote(self, state: WalletState) -> None:
-        revision = state.pending
-        assert revision is not None  # callers check
-        state.discard_queue += revision.discard_on_success
-        state.current, state.pending = revision, None
-        state.set_status(revision, "stored")
-        state.forget_statuses_not_in(revision)
-
-    def _abandon(self, state: WalletState, detail: str) -> None:
-        revision = state.pending
-        assert revision is not None  # callers check
-        state.discard_queue += revision.discard_on_failure
-        new = {item.context["stanza_id"] for item in revision.discard_on_failure}
-        state.set_status(revision, "failed", detail, only=new)
-        state.pending = None
-        state.forget_statuses_not_in(state.current)
-
-    def _run_discards(self, state: WalletState) -> None:
-        """Delete obsolete remote material; what fails stays queued for the next operation."""
-        remaining = []
-        for item in state.discard_queue:
+    def _operation(
+        self, kind: str, wallet_id: str, *, lock: bool = True, **fields: Any
+    ) -> Iterator[WalletView | None]:
+        """Audit, lock (for changes), read the custodian's view, then retry queued discards."""
+        with audited(self.custodian, kind, wallet_id, mode=self.mode, **fields):
             try:
-                method = self._discarders.get(item.method) or self._method(
-                    item.method, {}, check=False
-                )
-                method.discard(item.args, MethodContext(**item.context))
-            except Exception as exc:
-                log.warning(
-                    "could not discard %s key material (will retry): %s",
-                    item.method,
-                    type(exc).__name__,
-                )
-                remaining.append(
-                    DiscardItem(
-                        item.method, item.args, item.context, item.attempts + 1, type(exc).__name__
-                    )
-                )
-        if remaining != state.discard_queue:
-            state.discard_queue = remaining
-            self._save(state)
+                if lock:
+                    with self.custodian.lock(wallet_id):
+                        yield self.custodian.view(wallet_id)
+                else:
+                    yield self.custodian.view(wallet_id)
+            finally:
+                discards.run(self.device, self.custodian.location, wallet_id, self._discarder)
 
-    # --- internals: writing a revision ---------------------------------------------------
+    def _unlock(
+        self,
+        view: WalletView,
+        unlock_with: Mapping[str, Any],
+        cipher_text: bytes | str | None,
+        change: bool = False,
+    ) -> Unlocked:
+        """Open a client envelope of the wallet, authenticated; settle interrupted plans.
+
+        A ``change`` starts from the current revision only (not a pending one).
+        """
+        location = self.custodian.location
+        env = client_envelope(view, cipher_text)
+        opened = unlock(view, env, unlock_with, self._method, self._pin(view.wallet_id))
+        if opened.held is not view.current:
+            if change:
+                raise PolicyViolation(
+                    "a change starts from the current backup: pass its cipher text"
+                )
+            return opened
+        if view.current is not None:
+            with self.device.edit(location, view.wallet_id) as memory:
+                memory.pin = max(memory.pin, opened.revision)
+                discards.reconcile(
+                    memory,
+                    opened.revision,
+                    view.pending.revision if view.pending else None,
+                    {s.id.hex() for s in env.stanzas},
+                )
+        return opened
+
+    def _open_both(
+        self,
+        view: WalletView,
+        method: str,
+        stanza_id: str | None,
+        options: Mapping[str, Any],
+        cipher_text: bytes | str | None,
+    ) -> tuple[Unlocked, bytes]:
+        unlock_with = {"method": method, "stanza_id": stanza_id, **options}
+        opened = self._unlock(view, unlock_with, cipher_text)
+        released = self.custodian.release(view.wallet_id, opened.revision)
+        return opened, check_released(opened, released)
 
     def _rewrite(
         self,
-        state: WalletState,
-        env: Envelope,
-        *,
-        share: bytes,
-        keep: list[Stanza],
-        drop: list[Stanza],
+        view: WalletView | None,
+        opened: Unlocked,
+        keep: list[envelope.Stanza],
         enroll: BackupMethod | None,
         reason: str,
-    ) -> _Change:
-        current = state.current
-        assert current is not None  # _unlocked_share found it
-        return _Change(
-            share=share,
-            custodian_envelope=current.custodian_envelope,
-            custodian_share=None,
-            backup_set_id=env.context.backup_set_id,
-            key_epoch=env.context.key_epoch,
-            share_commitment=env.context.share_commitment,
+    ) -> BackupResult:
+        context = opened.envelope.context
+        assert context.share_commitment is not None  # check_released needs it for every backup
+        return self._commit(
+            context.wallet_id,
+            view,
+            opened,
             keep=keep,
-            drop=drop,
             enroll=enroll,
             reason=reason,
+            share=opened.share,
+            custodian_share=None,
+            backup_set_id=context.backup_set_id,
+            key_epoch=context.key_epoch,
+            share_commitment=context.share_commitment,
         )
 
-    def _commit(self, state: WalletState, change: _Change) -> BackupResult:
-        """Seal, store as pending, verify, promote: the one path every change takes."""
-        if state.pending is not None:  # self-managed, never confirmed: superseded
-            self._abandon(state, "superseded by a newer backup before it was confirmed")
-        envelope_id = os.urandom(32)
-        context = Context(
-            state.wallet_id,
-            change.backup_set_id,
-            "client",
-            change.key_epoch,
-            change.share_commitment,
-        )
-        recipients = [Recipient.from_stanza(s) for s in change.keep]
-        enrolled: list[tuple[Recipient, bytes]] = []
-        fresh: list[DiscardItem] = []
-        if change.enroll is not None:
-            stanza_id = os.urandom(ID_BYTES)
-            ctx = MethodContext(
-                state.wallet_id, change.backup_set_id.hex(), envelope_id.hex(), stanza_id.hex()
-            )
-            enrollment = change.enroll.enroll(ctx)
-            new = Recipient.from_secret(
-                change.enroll.name, stanza_id, dict(enrollment.args), enrollment.secret
-            )
-            recipients.append(new)
-            enrolled.append((new, enrollment.secret))
-            fresh.append(_discard_item(change.enroll.name, new.args, ctx))
-        try:
-            client_bytes, backup_key = envelope.seal(
-                context, change.share, recipients, envelope_id=envelope_id
-            )
-            custodian_bytes = change.custodian_envelope
-            if custodian_bytes is None:
-                assert change.custodian_share is not None  # backup_wallet passes it
-                custodian_bytes = self._seal_custodian(
-                    Context(
-                        state.wallet_id,
-                        change.backup_set_id,
-                        "custodian",
-                        change.key_epoch,
-                        change.share_commitment,
-                    ),
-                    change.custodian_share,
-                )
-        except BaseException:
-            state.discard_queue += fresh  # sealing failed: the new material is orphaned
-            self._save(state)
-            self._run_discards(state)
-            raise
-        obsolete = [
-            _discard_item(
-                s.type, dict(s.args), _context_of(state.wallet_id, s, context, envelope_id)
-            )
-            for s in change.drop
-        ]
-        revision = Revision(
-            backup_set_id=change.backup_set_id.hex(),
-            key_epoch=change.key_epoch,
-            client_envelope_id=envelope_id.hex(),
-            client_envelope=client_bytes if self.mode == "managed" else None,
-            custodian_envelope=custodian_bytes,
-            stanzas=[StanzaRef(r.id.hex(), r.type) for r in recipients],
-            created_at=now(),
-            reason=change.reason,
-            discard_on_success=obsolete,
-            discard_on_failure=fresh,
-        )
-        state.pending = revision
-        state.set_status(revision, "pending", only={item.context["stanza_id"] for item in fresh})
-        self._save(state)
-        try:
-            self._verify_written(
-                wallet_id=state.wallet_id,
-                client_bytes=client_bytes,
-                backup_key=backup_key,
-                change=change,
-                enrolled=enrolled,
-            )
-        except WalletBackupError as exc:
-            self._abandon(state, f"verification failed: {type(exc).__name__}")
-            self._save(state)
-            self._run_discards(state)
-            raise StorageError(
-                f"the new backup of wallet {state.wallet_id!r} did not read back intact; the "
-                "previous backup is unchanged"
-            ) from exc
-        if self.mode == "managed":
-            self._promote(state)
-            self._save(state)
-        self._run_discards(state)
-        return BackupResult(
-            state.wallet_id,
-            change.reason,
-            "stored" if self.mode == "managed" else "pending",
-            revision.backup_set_id,
-            revision.key_epoch,
-            revision.client_envelope_id,
-            tuple(sorted({ref.method for ref in revision.stanzas})),
-            client_bytes,
-        )
-
-    def _verify_written(
+    def _commit(
         self,
-        *,
         wallet_id: str,
-        client_bytes: bytes,
-        backup_key: bytes,
-        change: _Change,
-        enrolled: list[tuple[Recipient, bytes]],
-    ) -> None:
-        """Read the new state back and open it with the keys still in memory."""
-        stored = self._load(wallet_id).pending
-        if stored is None:
-            raise StorageError("the pending backup is missing after it was written")
-        written = stored.client_envelope if self.mode == "managed" else client_bytes
-        if written is None:
-            raise StorageError("the client envelope is missing after it was written")
-        env = envelope.parse(written)
-        if not hmac.compare_digest(envelope.open_with_key(env, backup_key), change.share):
-            raise StorageError("the client share did not read back identical")
-        for recipient, secret in enrolled:
-            key = envelope.unwrap_key(env, _stanza(env, recipient.id), secret)
-            if not hmac.compare_digest(key, backup_key):
-                raise StorageError("the new method does not open the new envelope")
-        custodian_env = envelope.parse(stored.custodian_envelope)
-        custodian = self._custodian_share(custodian_env)
-        if change.custodian_share is not None and not hmac.compare_digest(
-            custodian, change.custodian_share
-        ):
-            raise StorageError("the custodian share did not read back identical")
-        _check_pair(env, custodian_env)
-        _check_commitment(custodian_env, change.share, custodian)
-
-    def _seal_custodian(self, context: Context, share: bytes) -> bytes:
-        recipient = KmsRecipient(os.urandom(ID_BYTES), self.kms.stanza_args(), self.kms)
-        data, _ = envelope.seal(context, share, [recipient])
-        return data
-
-    # --- internals: opening --------------------------------------------------------------
-
-    def _current_client(
-        self, state: WalletState, cipher_text: bytes | str | None, required: bool = True
-    ) -> Envelope | None:
-        """The wallet's current client envelope: from the store, or the application's copy."""
-        current = state.current
-        if current is None:
-            if required:
-                raise BackupNotFound(f"there is no backup for wallet {state.wallet_id!r}")
-            return None
-        if current.client_envelope is not None:
-            return envelope.parse(current.client_envelope)
-        if cipher_text is None:
-            if required:
+        view: WalletView | None,
+        opened: Unlocked | None,
+        *,
+        keep: list[envelope.Stanza],
+        enroll: BackupMethod | None,
+        reason: str,
+        share: bytes,
+        custodian_share: bytes | None,
+        backup_set_id: bytes,
+        key_epoch: int,
+        share_commitment: bytes,
+    ) -> BackupResult:
+        recipients = []
+        for stanza in keep:
+            assert opened is not None  # nothing is kept without an unlock
+            auth_key = opened.auth_keys.get(stanza.id)
+            if auth_key is None:
                 raise PolicyViolation(
-                    "self-managed mode: pass cipher_text=<the wallet's current cipher text>"
+                    f"wallet {wallet_id!r} is in envelope format v1, which cannot carry its "
+                    f"{stanza.type} method over; back up again with replace=True (--replace) "
+                    "and add the other methods anew"
                 )
-            return None
-        env = _parse_cipher_text(cipher_text, state.wallet_id)
-        if env.envelope_id.hex() != current.client_envelope_id:
-            raise PolicyViolation(
-                f"this cipher text is not wallet {state.wallet_id!r}'s current backup (envelope "
-                f"{env.envelope_id.hex()[:16]}..., current {current.client_envelope_id[:16]}...);"
-                " pass the current one"
+            recipients.append(Recipient.from_stanza(stanza, auth_key))
+        kept = {s.id for s in keep}
+        env = opened.envelope if opened else None
+        drop = [
+            discards.item(
+                s.type,
+                dict(s.args),
+                MethodContext(wallet_id, backup_set_id.hex(), env.envelope_id.hex(), s.id.hex()),
             )
-        return env
-
-    def _unlocked_share(
-        self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
-    ) -> tuple[Envelope, bytes]:
-        env = self._current_client(state, cipher_text)
-        assert env is not None  # required=True
-        _, share = self._unlock(env, unlock_with)[:2]
-        return env, share
-
-    def _open_client(
-        self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
-    ) -> tuple[Envelope, bytes, tuple[str, ...]]:
-        if cipher_text is not None:
-            env = _parse_cipher_text(cipher_text, state.wallet_id)
-        else:
-            found = self._current_client(state, None)
-            assert found is not None  # required=True
-            env = found
-        _, share, advice = self._unlock(env, unlock_with)
-        return env, share, advice
-
-    def _unlock(
-        self, env: Envelope, unlock_with: Mapping[str, Any]
-    ) -> tuple[bytes, bytes, tuple[str, ...]]:
-        """Open the client envelope with one method: (backup key, share, re-wrap advice)."""
-        options = dict(unlock_with)
-        name = options.pop("method", None)
-        if not isinstance(name, str):
-            raise PolicyViolation("unlock_with needs a 'method' naming the method to unlock with")
-        stanza_id = options.pop("stanza_id", None)
-        stanzas = [
-            s
-            for s in env.stanzas
-            if s.type == name and (stanza_id is None or s.id.hex() == stanza_id)
+            for s in (env.stanzas if env else ())
+            if s.id not in kept
         ]
-        if not stanzas:
-            raise BackupNotFound(
-                f"wallet {env.context.wallet_id!r} has no {name} method; it can be recovered "
-                f"with: {', '.join(sorted({s.type for s in env.stanzas}))}"
-            )
-        method = self._method(name, options)
-        for stanza in stanzas:
-            type(method).validate_args(stanza.args)
-        method_error: UnlockFailed | None = None
-        for stanza in stanzas:
-            ctx = MethodContext(
-                env.context.wallet_id,
-                env.context.backup_set_id.hex(),
-                env.envelope_id.hex(),
-                stanza.id.hex(),
-            )
-            try:
-                secret = method.unlock(stanza.args, ctx)
-            except UnlockFailed as exc:  # the method's own account (PIN rejected, wrong key)
-                method_error = exc
-                continue
-            try:
-                key = envelope.unwrap_key(env, stanza, secret)
-            except UnlockFailed:
-                continue
-            share = envelope.open_with_key(env, key)
-            advice = method.rewrap_advice(stanza.args)
-            return key, share, (advice,) if advice else ()
-        # The envelope's failures all read alike; a method's own reason is worth passing on.
-        raise method_error or UnlockFailed()
+        change = writing.Change(
+            view=view,
+            mode=self.mode,
+            reason=reason,
+            backup_set_id=backup_set_id,
+            key_epoch=key_epoch,
+            share_commitment=share_commitment,
+            keep=recipients,
+            drop=drop,
+            enroll=enroll,
+            live={s.id.hex() for s in env.stanzas} if env else set(),
+            share=share,
+            custodian_share=custodian_share,
+        )
+        return writing.commit(self.custodian, self.device, wallet_id, change)
 
-    def _open_custodian(
-        self, state: WalletState, client_env: Envelope, client_share: bytes
-    ) -> bytes:
-        """The custodian share that belongs with this client envelope and share, checked."""
-        wanted = client_env.context.backup_set_id.hex()
-        revisions = [
-            r for r in (state.current, state.pending) if r is not None and r.backup_set_id == wanted
-        ]
-        if not revisions:
-            raise BackupNotFound(
-                f"no custodian share for backup set {wanted[:16]}... of wallet "
-                f"{state.wallet_id!r}: this cipher text is from a backup that was replaced"
-            )
-        custodian_env = envelope.parse(revisions[0].custodian_envelope)
-        _check_pair(client_env, custodian_env)
-        custodian = self._custodian_share(custodian_env)
-        _check_commitment(custodian_env, client_share, custodian)
-        return custodian
+    def _pin(self, wallet_id: str) -> int:
+        return self.device.read(self.custodian.location, wallet_id).pin
 
-    def _custodian_share(self, custodian_env: Envelope) -> bytes:
-        (stanza,) = custodian_env.stanzas
-        if stanza.args.get("provider") != self.kms.scheme:
-            raise MethodUnavailable(
-                f"the custodian share was sealed by KMS provider {stanza.args.get('provider')!r};"
-                f" configure kms= with that provider (now: {self.kms.scheme!r})"
-            )
-        key = envelope.unwrap_key_kms(custodian_env, stanza, self.kms)
-        return envelope.open_with_key(custodian_env, key)
+    def _embedded(self) -> Custodian:
+        if not isinstance(self.custodian, Custodian):
+            raise PolicyViolation("this operation is the custodian operator's, not the device's")
+        return self.custodian
 
-    # --- internals: methods and audit ----------------------------------------------------
+    def _method_class(self, name: str) -> type[BackupMethod]:
+        return plugins.get_method(name)
 
-    def _method(self, name: str, options: Mapping[str, Any], check: bool = True) -> BackupMethod:
-        method = plugins.get_method(name)(**options)
+    def _method(
+        self, name: str, options: Mapping[str, Any], check: bool = True
+    ) -> BackupMethod:
+        method = self._method_class(name)(**options)
         if options and type(method).discard is not BackupMethod.discard:
             self._discarders[name] = method
         if check:
@@ -762,109 +497,14 @@ class WalletBackup:
                 )
         return method
 
-    @contextmanager
-    def _audited(self, kind: str, wallet_id: str, **fields: Any) -> Iterator[None]:
-        event: dict[str, Any] = {
-            "type": kind,
-            "wallet_id": wallet_id,
-            "mode": self.mode,
-            **{k: v for k, v in fields.items() if v is not None},
-        }
-        try:
-            yield
-        except BaseException as exc:
-            self._record(event | {"outcome": "failed", "error": type(exc).__name__})
-            raise
-        self._record(event | {"outcome": "ok"})
-
-    def _record(self, event: dict[str, Any]) -> None:
-        event["at"] = now()
-        event = {k: (int(v) if isinstance(v, bool) else v) for k, v in event.items()}
-        try:
-            self.store.append_audit(canonical.dumps(event))
-        except WalletBackupError as exc:
-            log.warning("could not write the audit record: %s", exc)
-        plugins.emit_audit(event)
+    def _discarder(self, name: str) -> BackupMethod:
+        return self._discarders.get(name) or self._method(name, {}, check=False)
 
 
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _open_kms(url: str) -> KmsProvider:
-    scheme, colon, _ = url.partition(":")
-    if not colon or not scheme:
-        raise MethodUnavailable(f"a KMS URL looks like 'local:///path/custodian.key', not {url!r}")
-    return plugins.get_kms(scheme.lower())(url)
-
-
-def _allows_several(method: str) -> bool:
-    return plugins.get_method(method).multiple
-
-
-def _stanza(env: Envelope, stanza_id: bytes) -> Stanza:
-    return next(s for s in env.stanzas if s.id == stanza_id)
-
-
-def _discard_item(method: str, args: Mapping[str, Any], ctx: MethodContext) -> DiscardItem:
-    return DiscardItem(
-        method,
-        dict(args),
-        {
-            "wallet_id": ctx.wallet_id,
-            "backup_set_id": ctx.backup_set_id,
-            "envelope_id": ctx.envelope_id,
-            "stanza_id": ctx.stanza_id,
-        },
-    )
-
-
-def _context_of(
-    wallet_id: str, stanza: Stanza, context: Context, envelope_id: bytes
-) -> MethodContext:
-    return MethodContext(wallet_id, context.backup_set_id.hex(), envelope_id.hex(), stanza.id.hex())
-
-
-def _check_pair(client: Envelope, custodian: Envelope) -> None:
-    a, b = client.context, custodian.context
-    if (a.share_role, b.share_role) != ("client", "custodian"):
-        raise MalformedBackup("expected a client and a custodian envelope")
-    mismatched = [
-        name
-        for name, x, y in (
-            ("wallet", a.wallet_id, b.wallet_id),
-            ("backup set", a.backup_set_id, b.backup_set_id),
-            ("epoch", a.key_epoch, b.key_epoch),
-            ("share commitment", a.share_commitment, b.share_commitment),
-        )
-        if x != y
-    ]
-    if mismatched:
-        raise MalformedBackup(
-            f"the client and custodian envelopes do not belong together ({', '.join(mismatched)}"
-            " differ)"
-        )
-
-
-def _check_commitment(custodian_env: Envelope, client_share: bytes, custodian_share: bytes) -> None:
-    """The shares must match the commitment in the (KMS-sealed) custodian envelope."""
-    stored = custodian_env.context.share_commitment
-    if stored is None:
-        raise MalformedBackup("the custodian envelope carries no share commitment")
-    if not hmac.compare_digest(envelope.share_commitment(client_share, custodian_share), stored):
-        # A forged or substituted client envelope: as good as tampering.
-        raise UnlockFailed
-
-
-def _parse_cipher_text(cipher_text: bytes | str, wallet_id: str) -> Envelope:
-    data = envelope.dearmor(cipher_text) if isinstance(cipher_text, str) else bytes(cipher_text)
-    env = envelope.parse(data)
-    if env.context.share_role != "client":
-        raise MalformedBackup("this is a custodian envelope, not a client backup")
-    if env.context.wallet_id != wallet_id:
-        raise MalformedBackup(
-            f"this cipher text belongs to wallet {env.context.wallet_id!r}, not {wallet_id!r}"
-        )
-    return env
+def _exists(view: WalletView | None, wallet_id: str) -> WalletView:
+    if view is None:
+        raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+    return view
 
 
 def _check_wallet_id(wallet_id: str) -> str:

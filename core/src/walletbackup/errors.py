@@ -44,6 +44,14 @@ class StorageError(WalletBackupError):
     """The store could not be read or written (path not writable, locked, corrupt)."""
 
 
+class StaleBackup(WalletBackupError):
+    """An authentic backup that is older than one already seen: a replay or a rollback.
+
+    Raised when a client envelope's revision is below the wallet's current revision at the
+    custodian, or below the newest revision this device has seen (docs/security.md, rollback).
+    """
+
+
 class PluginError(WalletBackupError):
     """A plugin is broken or conflicts with another (the message names the distributions)."""
 
@@ -54,6 +62,7 @@ __all__ = [
     "MethodUnavailable",
     "PluginError",
     "PolicyViolation",
+    "StaleBackup",
     "StorageError",
     "UnlockFailed",
     "WalletBackupError",

@@ -19,6 +19,8 @@ class BackupResult:
     envelope_id: str
     methods: tuple[str, ...]
     cipher_text: bytes = field(repr=False)
+    #: the wallet's revision this backup is (revisions only move forward)
+    revision: int = 0
 
     @property
     def cipher_text_armored(self) -> str:
@@ -38,6 +40,7 @@ class Recovered:
     custodian_share: bytes = field(repr=False)
     #: reasons to re-wrap (e.g. password costs below today's policy); see ``rewrap_backup``
     rewrap_advice: tuple[str, ...] = ()
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,4 @@ class VerifyReport:
     key_epoch: int
     envelope_id: str
     rewrap_advice: tuple[str, ...] = ()
+    revision: int = 0

@@ -1,9 +1,14 @@
-"""A wallet's whole state as one document: what the store keeps, and nothing it must not.
+"""The custodian's record of one wallet, and the life of a revision in it.
 
 Every change to a wallet is one atomic replace of this document, so a killed process leaves the
-previous state or the next one. The document holds envelopes (managed mode), the custodian
-envelope, public stanza metadata, statuses and the discard queue. In self-managed mode it holds
-no part of the client envelope: only its id and which methods protect it.
+previous record or the next one. A revision goes *pending* (written), then *promoted* (current)
+or *abandoned* (failed); :meth:`WalletRecord.promote` and :meth:`WalletRecord.abandon` are the
+only ways out of pending. The record holds the custodian envelope, the client envelope in
+managed mode (in self-managed mode only its id), public stanza metadata and statuses: nothing
+the device must trust. The device authenticates what matters (see docs/security.md).
+
+Schema 1 (written before the two parties were split) is read: its revisions get number 0 and its
+discard fields, now the device's business, are dropped.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .canonical import b64decode, b64encode
 from .errors import MalformedBackup, StorageError
 
-DOCUMENT_SCHEMA = 1
+DOCUMENT_SCHEMA = 2
 MODES = ("managed", "self-managed")
 #: How many statuses of failed backups a wallet keeps once they are no longer live.
 FAILED_KEPT = 8
@@ -34,21 +40,11 @@ class StanzaRef:
     method: str
 
 
-@dataclass(frozen=True)
-class DiscardItem:
-    """Remote key material to delete once a newer backup is safely stored."""
-
-    method: str
-    args: dict[str, Any]
-    context: dict[str, str]
-    attempts: int = 0
-    last_error: str = ""
-
-
 @dataclass
 class Revision:
     """One version of a wallet's backup: a client envelope and its custodian envelope."""
 
+    revision: int
     backup_set_id: str
     key_epoch: int
     client_envelope_id: str
@@ -57,10 +53,6 @@ class Revision:
     stanzas: list[StanzaRef]
     created_at: str
     reason: str  # the method whose backup or change made this revision
-    #: material made obsolete by this revision: deleted after it is promoted
-    discard_on_success: list[DiscardItem] = field(default_factory=list)
-    #: material enrolled for this revision: deleted if it fails or is abandoned
-    discard_on_failure: list[DiscardItem] = field(default_factory=list)
 
 
 @dataclass
@@ -78,14 +70,51 @@ class MethodStatus:
 
 
 @dataclass
-class WalletState:
+class WalletRecord:
+    """What the custodian keeps for one wallet."""
+
     wallet_id: str
     mode: str
     current: Revision | None = None
     pending: Revision | None = None
     statuses: list[MethodStatus] = field(default_factory=list)
-    discard_queue: list[DiscardItem] = field(default_factory=list)
+    #: The highest revision number ever handed out: revisions only move forward.
+    last_revision: int = 0
     last_epoch: int = 0
+
+    # --- the life of a revision ----------------------------------------------------------
+
+    def add_pending(self, revision: Revision, new_stanzas: set[str]) -> None:
+        """Hold ``revision`` as pending; an earlier pending one is abandoned (superseded)."""
+        if self.pending is not None:
+            self.abandon(
+                "interrupted before the backup was verified"
+                if self.mode == "managed"
+                else "superseded by a newer backup before it was confirmed"
+            )
+        self.pending = revision
+        self.last_revision = max(self.last_revision, revision.revision)
+        self.last_epoch = max(self.last_epoch, revision.key_epoch)
+        self.set_status(revision, "pending", only=new_stanzas)
+
+    def promote(self) -> Revision:
+        revision = self.pending
+        if revision is None:
+            raise StorageError(f"wallet {self.wallet_id!r} has no pending backup to make current")
+        self.current, self.pending = revision, None
+        self.set_status(revision, "stored")
+        self._forget_statuses_not_in(revision)
+        return revision
+
+    def abandon(self, detail: str) -> Revision:
+        revision = self.pending
+        if revision is None:
+            raise StorageError(f"wallet {self.wallet_id!r} has no pending backup to abandon")
+        live = {ref.id for ref in self.current.stanzas} if self.current else set()
+        self.set_status(revision, "failed", detail, only={r.id for r in revision.stanzas} - live)
+        self.pending = None
+        self._forget_statuses_not_in(self.current)
+        return revision
 
     def set_status(
         self, revision: Revision, status: str, detail: str = "", only: set[str] | None = None
@@ -109,70 +138,74 @@ class WalletState:
                 )
             )
 
-    def forget_statuses_not_in(self, *revisions: Revision | None) -> None:
+    def _forget_statuses_not_in(self, *revisions: Revision | None) -> None:
         """Drop statuses of stanzas no longer in any live revision.
 
         The most recent ``failed`` ones are kept (up to :data:`FAILED_KEPT`): they are how a
         status check learns that a backup did not make it.
         """
-        live = {ref.id for rev in revisions if rev for ref in rev.stanzas}
+        live = {ref.id for rev in (*revisions, self.pending) if rev for ref in rev.stanzas}
         failed = [s for s in self.statuses if s.stanza_id not in live and s.status == "failed"]
         kept = {id(s) for s in failed[-FAILED_KEPT:]}
         self.statuses = [s for s in self.statuses if s.stanza_id in live or id(s) in kept]
 
+    # --- the document --------------------------------------------------------------------
+
     def to_bytes(self) -> bytes:
         body = asdict(self)
         for key in ("current", "pending"):
-            if body[key] is not None:
-                rev = body[key]
-                rev["client_envelope"] = _hex(rev["client_envelope"])
-                rev["custodian_envelope"] = _hex(rev["custodian_envelope"])
+            rev = body[key]
+            if rev is not None:
+                rev["client_envelope"] = _b64(rev["client_envelope"])
+                rev["custodian_envelope"] = _b64(rev["custodian_envelope"])
         body["schema"] = DOCUMENT_SCHEMA
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, wallet_id: str) -> WalletState:
+    def from_bytes(cls, data: bytes, wallet_id: str) -> WalletRecord:
         try:
             body = json.loads(data)
             schema = body.pop("schema")
             if schema > DOCUMENT_SCHEMA:
                 raise StorageError(
-                    f"wallet {wallet_id!r} was written by a newer walletbackup (state schema "
+                    f"wallet {wallet_id!r} was written by a newer walletbackup (record schema "
                     f"{schema}); upgrade walletbackup to read it"
                 )
-            state = cls(
+            decode = bytes.fromhex if schema == 1 else b64decode
+            record = cls(
                 wallet_id=body["wallet_id"],
                 mode=body["mode"],
-                current=_revision(body["current"]),
-                pending=_revision(body["pending"]),
+                current=_revision(body["current"], decode),
+                pending=_revision(body["pending"], decode),
                 statuses=[MethodStatus(**s) for s in body["statuses"]],
-                discard_queue=[DiscardItem(**d) for d in body["discard_queue"]],
+                last_revision=body.get("last_revision", 0),
                 last_epoch=body["last_epoch"],
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, MalformedBackup) as exc:
             raise MalformedBackup(
-                f"the stored state of wallet {wallet_id!r} is corrupt ({type(exc).__name__})"
+                f"the stored record of wallet {wallet_id!r} is corrupt ({type(exc).__name__})"
             ) from None
-        if state.wallet_id != wallet_id or state.mode not in MODES:
-            raise MalformedBackup(f"the stored state of wallet {wallet_id!r} is inconsistent")
-        return state
+        if record.wallet_id != wallet_id or record.mode not in MODES:
+            raise MalformedBackup(f"the stored record of wallet {wallet_id!r} is inconsistent")
+        return record
 
 
-def _hex(value: bytes | None) -> str | None:
-    return None if value is None else value.hex()
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else b64encode(value)
 
 
-def _revision(body: dict[str, Any] | None) -> Revision | None:
+def _revision(body: dict[str, Any] | None, decode: Any) -> Revision | None:
     if body is None:
         return None
+    for obsolete in ("discard_on_success", "discard_on_failure"):  # schema 1
+        body.pop(obsolete, None)
     client = body.pop("client_envelope")
     return Revision(
         **{
+            "revision": 0,
             **body,
-            "client_envelope": None if client is None else bytes.fromhex(client),
-            "custodian_envelope": bytes.fromhex(body["custodian_envelope"]),
+            "client_envelope": None if client is None else decode(client),
+            "custodian_envelope": decode(body["custodian_envelope"]),
             "stanzas": [StanzaRef(**s) for s in body["stanzas"]],
-            "discard_on_success": [DiscardItem(**d) for d in body["discard_on_success"]],
-            "discard_on_failure": [DiscardItem(**d) for d in body["discard_on_failure"]],
         }
     )

@@ -1,7 +1,7 @@
 """Stores: where the core keeps each wallet's document and the audit log.
 
 The core ships three, chosen by URL scheme: ``sqlite:`` (the default), ``file:`` and ``memory:``.
-Plugins add more through the ``register_stores`` hook; :func:`open_store` takes them as ``extra``.
+Plugins add more through the ``register_stores`` hook, the way the core registers its own.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from walletbackup.errors import PluginError, StorageError
+from walletbackup.errors import MethodUnavailable, StorageError
 from walletbackup.stores.base import Store
 from walletbackup.stores.file import FileStore
 from walletbackup.stores.memory import MemoryStore
@@ -21,29 +21,20 @@ CORE_STORES: Mapping[str, type[Store]] = MappingProxyType(
     {cls.scheme: cls for cls in (SqliteStore, FileStore, MemoryStore)}
 )
 
-_NO_EXTRA: Mapping[str, type[Store]] = MappingProxyType({})
-
-
-def open_store(url: str, extra: Mapping[str, type[Store]] = _NO_EXTRA) -> Store:
-    """Open the store ``url`` names, among the core's stores and ``extra`` (scheme to class).
+def open_store(url: str) -> Store:
+    """Open the store ``url`` names: the core's and the plugins' stores, found in one registry.
 
     Raises :class:`StorageError` for a malformed URL or an unknown scheme, and
-    :class:`PluginError` when ``extra`` claims one of the core's schemes.
+    :class:`PluginError` when two distributions claim the scheme (the core's included).
     """
+    from walletbackup import plugins  # noqa: PLC0415 - the registry loads the plugins
+
     scheme, _ = split_url(url)
-    taken = sorted(CORE_STORES.keys() & extra.keys())
-    if taken:
-        raise PluginError(
-            f"a plugin registers the store scheme(s) {', '.join(taken)}, which the core owns; "
-            "uninstall that plugin or ask its author to pick another scheme"
-        )
-    known = {**CORE_STORES, **extra}
-    if scheme not in known:
-        raise StorageError(
-            f"unknown store scheme {scheme!r} in {url!r}; known schemes: "
-            f"{', '.join(sorted(known))} (another scheme needs the plugin that provides it)"
-        )
-    return known[scheme](url)
+    try:
+        store = plugins.get_store(scheme)
+    except MethodUnavailable as exc:
+        raise StorageError(f"unknown store scheme {scheme!r} in {url!r}: {exc}") from None
+    return store(url)
 
 
 __all__ = ["CORE_STORES", "FileStore", "MemoryStore", "SqliteStore", "Store", "open_store"]

@@ -28,6 +28,15 @@ class Store(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url!r}>"
 
+    @property
+    def location(self) -> str | None:
+        """Where the data lives, the same from any process or working directory.
+
+        Devices key the revisions they have seen by it. ``None`` for a store that does not
+        outlive its process (nothing to remember across processes).
+        """
+        return self.url
+
     @abstractmethod
     def lock(self, wallet_id: str) -> AbstractContextManager[None]:
         """Hold an exclusive lock on one wallet, across threads and processes.

@@ -170,6 +170,10 @@ class FileStore(Store):
             raise _damaged(path, "its length does not match its header")
         return wallet_id
 
+    @property
+    def location(self) -> str | None:
+        return f"file://{self.path}"
+
     def lock(self, wallet_id: str) -> AbstractContextManager[None]:
         return self._locks.hold(wallet_key(wallet_id), self._timeout, f"wallet {wallet_id!r}")
 

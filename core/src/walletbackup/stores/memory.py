@@ -51,6 +51,10 @@ class MemoryStore(Store):
                 "of letters, digits, '.', '_' and '-'"
             )
 
+    @property
+    def location(self) -> str | None:
+        return None
+
     def lock(self, wallet_id: str) -> AbstractContextManager[None]:
         wallet_key(wallet_id)
         return self._space.locks.hold(wallet_id, self._timeout, f"wallet {wallet_id!r}", self)

@@ -167,6 +167,10 @@ class SqliteStore(Store):
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000):d}")
 
+    @property
+    def location(self) -> str | None:
+        return f"sqlite://{self.path}"
+
     def lock(self, wallet_id: str) -> AbstractContextManager[None]:
         return self._locks.hold(wallet_key(wallet_id), self._timeout, f"wallet {wallet_id!r}")
 

@@ -1,0 +1,344 @@
+"""The custodian: the party that keeps the custodian share under its KMS (Portal's role).
+
+It holds the KMS, the store of wallet records (with the client cipher texts in managed mode), a
+per-wallet revision that only moves forward, and the audit log. It never sees a client share, a
+method secret or a password: the device seals and opens the client envelope and hands the
+custodian only cipher text and public metadata (:mod:`walletbackup.protocol`).
+
+Its share is released only for the wallet's current revision (or the pending one, before a
+self-managed backup is confirmed), and the revision is inside the KMS-sealed custodian envelope,
+so a store writer can replay a whole earlier record but cannot relabel an old envelope as new.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import canonical, envelope, plugins
+from .errors import (
+    BackupNotFound,
+    MalformedBackup,
+    MethodUnavailable,
+    PolicyViolation,
+    StaleBackup,
+    StorageError,
+    WalletBackupError,
+)
+from .kms import KmsKeyMissing, KmsProvider
+from .protocol import Proposal, Released, RevisionView, WalletView
+from .state import MODES, Revision, WalletRecord, now
+from .stores import Store, open_store
+
+log = logging.getLogger("walletbackup")
+
+STANZA_ID_BYTES = 16
+
+
+class Custodian:
+    """The custodian role, in this process: ``store`` and ``kms`` are URLs or ready instances.
+
+    :class:`walletbackup.WalletBackup` uses one of these by default (the embedded default: both
+    parties in one process, talking through the same protocol a remote custodian speaks).
+    """
+
+    def __init__(self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:") -> None:
+        self.store = store if isinstance(store, Store) else open_store(store)
+        self.kms = kms if isinstance(kms, KmsProvider) else open_kms(kms)
+        self.location = self.store.location
+        self._held = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<Custodian store={self.store!r} kms={self.kms!r}>"
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- the protocol ----------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, wallet_id: str) -> Iterator[None]:
+        """Hold the wallet's store lock; re-entrant in one thread (the protocol calls nest)."""
+        held: set[str] = self._held.__dict__.setdefault("ids", set())
+        if wallet_id in held:
+            yield
+            return
+        with self.store.lock(wallet_id):
+            held.add(wallet_id)
+            try:
+                yield
+            finally:
+                held.discard(wallet_id)
+
+    def view(self, wallet_id: str) -> WalletView | None:
+        record = self._load(wallet_id)
+        if record is None:
+            return None
+        return WalletView(
+            record.wallet_id,
+            record.mode,
+            record.last_revision,
+            record.last_epoch,
+            None if record.current is None else _view(record.current),
+            None if record.pending is None else _view(record.pending),
+            tuple(record.statuses),
+        )
+
+    def propose(self, proposal: Proposal) -> RevisionView:
+        p = proposal
+        if p.mode not in MODES:
+            raise PolicyViolation(f"mode must be one of {', '.join(MODES)}, not {p.mode!r}")
+        with self.lock(p.wallet_id):
+            record = self._load(p.wallet_id) or WalletRecord(p.wallet_id, p.mode)
+            pending = record.pending
+            if (
+                pending is not None
+                and pending.revision == p.revision
+                and pending.client_envelope_id == p.client_envelope_id
+            ):
+                return _view(pending)  # a retried proposal: already held
+            if record.mode != p.mode and (record.current or record.pending):
+                raise PolicyViolation(
+                    f"wallet {p.wallet_id!r} is backed up in {record.mode} mode; open it with "
+                    f"WalletBackup(mode={record.mode!r})"
+                )
+            record.mode = p.mode
+            current = record.current
+            base = current.revision if current else 0
+            if p.base_revision != base:
+                raise StorageError(
+                    f"wallet {p.wallet_id!r} changed while this change was prepared (it is now at "
+                    f"revision {base}, the change was built on {p.base_revision}); try again"
+                )
+            if p.revision <= max(record.last_revision, base):
+                raise StaleBackup(
+                    f"revision {p.revision} of wallet {p.wallet_id!r} is not newer than revision "
+                    f"{record.last_revision}: revisions only move forward"
+                )
+            share = p.custodian_share
+            if share is None:
+                if current is None:
+                    raise BackupNotFound(f"there is no backup for wallet {p.wallet_id!r}")
+                released = self._open(p.wallet_id, current)
+                if (released.backup_set_id, released.key_epoch) != (p.backup_set_id, p.key_epoch) or (
+                    not hmac.compare_digest(released.share_commitment, p.share_commitment)
+                ):
+                    raise PolicyViolation(
+                        "a method change must keep the backup set, epoch and share commitment"
+                    )
+                share = released.share
+            elif p.key_epoch <= record.last_epoch:
+                raise PolicyViolation(
+                    f"a new custodian share needs a new key epoch (above {record.last_epoch})"
+                )
+            context = envelope.Context(
+                wallet_id=p.wallet_id,
+                backup_set_id=bytes.fromhex(p.backup_set_id),
+                share_role="custodian",
+                key_epoch=p.key_epoch,
+                revision=p.revision,
+                share_commitment=p.share_commitment,
+            )
+            revision = Revision(
+                revision=p.revision,
+                backup_set_id=p.backup_set_id,
+                key_epoch=p.key_epoch,
+                client_envelope_id=p.client_envelope_id,
+                client_envelope=p.client_envelope if p.mode == "managed" else None,
+                custodian_envelope=self._seal(context, share),
+                stanzas=list(p.stanzas),
+                created_at=now(),
+                reason=p.reason,
+            )
+            record.add_pending(revision, set(p.new_stanzas))
+            self._save(record)
+            stored = self._load(p.wallet_id)
+            if stored is None or stored.pending is None:
+                raise StorageError("the pending backup is missing after it was written")
+            if not hmac.compare_digest(self._open(p.wallet_id, stored.pending).share, share):
+                raise StorageError("the custodian share did not read back identical")
+            return _view(stored.pending)
+
+    def promote(self, wallet_id: str, revision: int) -> None:
+        with self.lock(wallet_id):
+            record = self._pending(wallet_id, revision)
+            record.promote()
+            self._save(record)
+
+    def abandon(self, wallet_id: str, revision: int, detail: str) -> None:
+        with self.lock(wallet_id):
+            record = self._pending(wallet_id, revision)
+            record.abandon(detail)
+            self._save(record)
+
+    def release(self, wallet_id: str, revision: int) -> Released:
+        record = self._load(wallet_id)
+        if record is None:
+            raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+        for held in (record.current, record.pending):
+            if held is not None and held.revision == revision:
+                return self._open(wallet_id, held)
+        current = record.current.revision if record.current else 0
+        raise StaleBackup(
+            f"revision {revision} of wallet {wallet_id!r} is not its current backup (revision "
+            f"{current}): the custodian share of a replaced backup is never released"
+        )
+
+    def audit(self, event: dict[str, Any]) -> None:
+        event = {k: (int(v) if isinstance(v, bool) else v) for k, v in event.items()}
+        try:
+            self.store.append_audit(canonical.dumps(event))
+        except WalletBackupError as exc:
+            log.warning("could not write the audit record: %s", exc)
+        plugins.emit_audit(event)
+
+    # --- operator side -----------------------------------------------------------------------
+
+    def wallets(self) -> list[str]:
+        return list(self.store.wallets())
+
+    def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
+        """The audit events kept in the store, oldest first (optionally one wallet's)."""
+        events = (canonical.loads(record) for record in self.store.audit_records())
+        return [e for e in events if wallet_id is None or e.get("wallet_id") == wallet_id]
+
+    def rotate_kms_key(self) -> int:
+        """Roll in a new KMS key version for new custodian envelopes; returns its number."""
+        return self.kms.rotate()
+
+    def rewrap(self, wallet_id: str) -> None:
+        """Re-seal the wallet's custodian shares under the KMS key's current version."""
+        with self.lock(wallet_id):
+            record = self._load(wallet_id)
+            if record is None:
+                raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+            for held in (record.current, record.pending):
+                if held is not None:
+                    old = envelope.parse(held.custodian_envelope)
+                    held.custodian_envelope = self._seal(
+                        old.context, self._open(wallet_id, held).share
+                    )
+            self._save(record)
+
+    def retire_kms_versions(self, below: int) -> tuple[int, ...]:
+        """Retire KMS key versions below ``below`` once no custodian envelope uses them."""
+        in_use = sorted(
+            wallet_id
+            for wallet_id in self.store.wallets()
+            for held in _revisions(self._load(wallet_id))
+            if _kms_version(held) < below
+        )
+        if in_use:
+            raise PolicyViolation(
+                f"{len(in_use)} wallet(s) still use a KMS key version below {below} (first: "
+                f"{in_use[0]!r}); rewrap them first (Custodian.rewrap)"
+            )
+        return self.kms.retire(below)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _load(self, wallet_id: str) -> WalletRecord | None:
+        document = self.store.load(wallet_id)
+        return None if document is None else WalletRecord.from_bytes(document, wallet_id)
+
+    def _save(self, record: WalletRecord) -> None:
+        self.store.save(record.wallet_id, record.to_bytes())
+
+    def _pending(self, wallet_id: str, revision: int) -> WalletRecord:
+        record = self._load(wallet_id)
+        if record is None or record.pending is None or record.pending.revision != revision:
+            raise BackupNotFound(f"wallet {wallet_id!r} has no pending revision {revision}")
+        return record
+
+    def _open(self, wallet_id: str, held: Revision) -> Released:
+        """The share in ``held``'s custodian envelope, its context checked against the record."""
+        env = envelope.parse(held.custodian_envelope)
+        context = env.context
+        if (
+            context.share_role != "custodian"
+            or context.wallet_id != wallet_id
+            or context.revision != held.revision
+            or context.backup_set_id.hex() != held.backup_set_id
+            or context.key_epoch != held.key_epoch
+            or context.share_commitment is None
+        ):
+            raise MalformedBackup(
+                f"the custodian envelope of wallet {wallet_id!r} revision {held.revision} belongs "
+                "to another wallet or revision"
+            )
+        (stanza,) = env.stanzas
+        if stanza.args.get("provider") != self.kms.scheme:
+            raise MethodUnavailable(
+                f"the custodian share was sealed by KMS provider {stanza.args.get('provider')!r};"
+                f" configure kms= with that provider (now: {self.kms.scheme!r})"
+            )
+        key = envelope.unwrap_key_kms(env, stanza, self.kms)
+        share = envelope.open_with_key(env, key).share
+        return Released(
+            wallet_id,
+            held.revision,
+            held.backup_set_id,
+            held.key_epoch,
+            context.share_commitment,
+            share,
+        )
+
+    def _seal(self, context: envelope.Context, share: bytes) -> bytes:
+        recipient = envelope.KmsRecipient(os.urandom(STANZA_ID_BYTES), self._kms_args(), self.kms)
+        data, _ = envelope.seal(context, share, [recipient])
+        return data
+
+    def _kms_args(self) -> dict[str, Any]:
+        """The KMS key to seal under; a key is created only while no envelope needs an old one."""
+        try:
+            return self.kms.stanza_args()
+        except KmsKeyMissing as exc:
+            sealed = next(
+                (held for w in self.store.wallets() for held in _revisions(self._load(w))), None
+            )
+            if sealed is not None:
+                key_id = envelope.parse(sealed.custodian_envelope).stanzas[0].args.get("key_id")
+                raise KmsKeyMissing(
+                    f"{exc}; custodian shares in {self.store.url} are sealed under KMS key "
+                    f"{key_id}: restore that key (a new key would not open them)"
+                ) from None
+        self.kms.create_key()
+        log.info("created a new KMS key for an empty custodian store %s", self.store.url)
+        return self.kms.stanza_args()
+
+
+def open_kms(url: str) -> KmsProvider:
+    scheme, colon, _ = url.partition(":")
+    if not colon or not scheme:
+        raise MethodUnavailable(f"a KMS URL looks like 'local:///path/custodian.key', not {url!r}")
+    return plugins.get_kms(scheme.lower())(url)
+
+
+def _view(held: Revision) -> RevisionView:
+    return RevisionView(
+        held.revision,
+        held.backup_set_id,
+        held.key_epoch,
+        held.client_envelope_id,
+        held.client_envelope,
+        tuple(held.stanzas),
+        held.reason,
+        held.created_at,
+    )
+
+
+def _revisions(record: WalletRecord | None) -> list[Revision]:
+    return [] if record is None else [r for r in (record.current, record.pending) if r]
+
+
+def _kms_version(held: Revision) -> int:
+    version = envelope.parse(held.custodian_envelope).stanzas[0].args.get("version")
+    return version if isinstance(version, int) else 0
+
+
+__all__ = ["Custodian", "open_kms"]

@@ -1,0 +1,82 @@
+"""Deleting obsolete remote key material, only when no backup the device trusts needs it.
+
+Every revision the device writes gets a :class:`~.memory.Plan` first: the material it makes
+obsolete if it lands, and the material it orphans if it does not. The plan is settled when the
+device learns the outcome (promote, abandon, confirm), or later from an authenticated current
+envelope after a crash. Only then do its items join the queue, and a failed deletion stays
+queued for the next operation. Never discarded: an item whose stanza is in a revision the device
+has authenticated as live.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+
+from ..methods import BackupMethod, MethodContext
+from .memory import DeviceMemory, DiscardItem, WalletMemory
+
+log = logging.getLogger("walletbackup")
+
+
+def item(method: str, args: dict[str, object], ctx: MethodContext) -> DiscardItem:
+    return DiscardItem(
+        method,
+        dict(args),
+        {
+            "wallet_id": ctx.wallet_id,
+            "backup_set_id": ctx.backup_set_id,
+            "envelope_id": ctx.envelope_id,
+            "stanza_id": ctx.stanza_id,
+        },
+    )
+
+
+def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[str] = ()) -> None:
+    """Queue what the plan of ``revision`` frees, now that its outcome is known."""
+    plan = memory.plans.pop(revision, None)
+    if plan is None:
+        return
+    freed = plan.on_success if landed else plan.on_failure
+    memory.queue += [i for i in freed if i.context["stanza_id"] not in live]
+
+
+def reconcile(memory: WalletMemory, current: int, pending: int | None, live: set[str]) -> None:
+    """Settle plans left by an interrupted process, given an authenticated current revision."""
+    for revision in sorted(memory.plans):
+        if revision == pending:
+            continue
+        settle(memory, revision, landed=revision == current, live=live)
+
+
+def run(
+    device: DeviceMemory,
+    location: str | None,
+    wallet_id: str,
+    method_for: Callable[[str], BackupMethod],
+) -> None:
+    """Delete what the wallet's queue holds; what fails stays queued for the next operation."""
+    with device.edit(location, wallet_id) as memory:
+        queue, memory.queue = memory.queue, []
+    remaining = []
+    for entry in queue:
+        try:
+            method_for(entry.method).discard(entry.args, MethodContext(**entry.context))
+        except Exception as exc:
+            log.warning(
+                "could not discard %s key material (will retry): %s",
+                entry.method,
+                type(exc).__name__,
+            )
+            remaining.append(
+                DiscardItem(
+                    entry.method,
+                    entry.args,
+                    entry.context,
+                    entry.attempts + 1,
+                    type(exc).__name__,
+                )
+            )
+    if remaining:
+        with device.edit(location, wallet_id) as memory:
+            memory.queue = remaining + memory.queue

@@ -1,0 +1,135 @@
+"""What a device remembers between operations, kept on the device and nowhere else.
+
+Per custodian location and wallet: the newest revision the device has seen current (its *pin*),
+the remote key material each of its own revisions will make obsolete or orphan (*plans*), and
+the deletions that failed and wait for a retry (*queue*). None of it may live in the store: a
+store writer could lower a pin to hide a rollback, or queue the deletion of a live key.
+
+With a path, the memory is a JSON file (0600) changed under an exclusive lock, so processes of
+one device share it; without one it lasts as long as the object.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import StorageError
+from ..files import private_dir, write_private
+
+FORMAT = 1
+DEFAULT_FILE_NAME = "device.json"
+
+
+@dataclass(frozen=True)
+class DiscardItem:
+    """Remote key material to delete once no backup the device trusts still needs it."""
+
+    method: str
+    args: dict[str, Any]
+    context: dict[str, str]
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Plan:
+    """What one revision the device wrote makes obsolete (if it lands) or orphans (if not)."""
+
+    on_success: list[DiscardItem] = field(default_factory=list)
+    on_failure: list[DiscardItem] = field(default_factory=list)
+
+
+@dataclass
+class WalletMemory:
+    pin: int = 0
+    plans: dict[int, Plan] = field(default_factory=dict)
+    queue: list[DiscardItem] = field(default_factory=list)
+
+
+def default_path() -> Path:
+    import platformdirs  # noqa: PLC0415 - only for the default path
+
+    return Path(platformdirs.user_data_dir("walletbackup", appauthor=False)) / DEFAULT_FILE_NAME
+
+
+class DeviceMemory:
+    """The device's memory of wallets, by custodian location (``None``: this object only)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._volatile: dict[str, WalletMemory] = {}
+
+    def __repr__(self) -> str:
+        return f"<DeviceMemory {str(self.path) if self.path else 'in memory'}>"
+
+    def read(self, location: str | None, wallet_id: str) -> WalletMemory:
+        with self.edit(location, wallet_id) as memory:
+            return memory
+
+    @contextmanager
+    def edit(self, location: str | None, wallet_id: str) -> Iterator[WalletMemory]:
+        """The wallet's memory, written back when the block ends without an error."""
+        if location is None or self.path is None:
+            key = f"{location}\x00{wallet_id}"
+            yield self._volatile.setdefault(key, WalletMemory())
+            return
+        with _locked(self.path):
+            document = _load(self.path)
+            wallets = document.setdefault("locations", {}).setdefault(location, {})
+            memory = _memory(wallets.get(wallet_id, {}))
+            yield memory
+            wallets[wallet_id] = asdict(memory)
+            write_private(self.path, json.dumps(document, sort_keys=True).encode())
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    private_dir(path.parent)
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot use the device memory {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {"format": FORMAT, "locations": {}}
+    except (OSError, ValueError) as exc:
+        raise StorageError(
+            f"the device memory {path} cannot be read ({type(exc).__name__}); move it aside to "
+            "start afresh (this device then forgets which revisions it has seen)"
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise StorageError(f"the device memory {path} has an unknown format")
+    return document
+
+
+def _memory(body: dict[str, Any]) -> WalletMemory:
+    try:
+        return WalletMemory(
+            pin=int(body.get("pin", 0)),
+            plans={
+                int(revision): Plan(
+                    [DiscardItem(**item) for item in plan["on_success"]],
+                    [DiscardItem(**item) for item in plan["on_failure"]],
+                )
+                for revision, plan in body.get("plans", {}).items()
+            },
+            queue=[DiscardItem(**item) for item in body.get("queue", [])],
+        )
+    except (TypeError, KeyError, ValueError):
+        raise StorageError("the device memory holds a malformed wallet entry") from None
