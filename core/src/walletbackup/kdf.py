@@ -223,7 +223,7 @@ class Ceiling:
 
         The message names each limit passed, by how much, and the setting that would allow it.
         """
-        work = params.time_cost * params.memory_kib
+        work = _work(params)
         over = []
         if params.memory_kib > self.memory_kib:
             over.append(f"memory {_size(params.memory_kib)} > {_size(self.memory_kib)}")
