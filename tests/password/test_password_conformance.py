@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pytest
 
+from walletbackup import kdf
 from walletbackup.methods import BackupMethod
 from walletbackup.testing import MethodConformance
 from walletbackup_password import PasswordMethod
@@ -24,3 +25,13 @@ class TestPasswordConformance(MethodConformance):
             "target_seconds": 0.001,
         }
         return lambda **overrides: PasswordMethod(**{**defaults, **overrides})
+
+
+class TestPasswordConformanceAtTheCeiling(TestPasswordConformance):
+    """The kit again, with this device's ceiling lowered to exactly the costs enrolled."""
+
+    @pytest.fixture(autouse=True)
+    def _ceiling_at_the_low_memory_floor(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        floor = kdf.LOW_MEMORY_FLOOR
+        ceiling = kdf.Ceiling(floor.memory_kib, floor.time_cost * floor.memory_kib)
+        monkeypatch.setenv(kdf.CEILING_ENV, ceiling.to_text())

@@ -132,7 +132,9 @@ class BackupMethod(ABC):
         """Check stanza args before anything costly runs; raise :class:`MalformedBackup`.
 
         Called by the core before :meth:`unlock`, so a hostile envelope cannot make a method run
-        an expensive KDF or reach a remote service with nonsense. The default accepts anything.
+        an expensive KDF or reach a remote service with nonsense. Well-formed args that ask for
+        more than this device allows (Argon2 costs above :class:`~walletbackup.kdf.Ceiling`)
+        raise :class:`~walletbackup.errors.PolicyViolation` instead. The default accepts anything.
         """
 
     def rewrap_advice(self, args: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from walletbackup import canonical, kdf
 from walletbackup.errors import MalformedBackup
-from walletbackup.kdf import Argon2Params
+from walletbackup.kdf import Argon2Params, Ceiling
 from walletbackup.methods import BackupMethod, Enrollment, JsonValue, MethodContext, Option
 
 from .policy import KINDS, PasswordPolicy, encode
@@ -28,8 +28,12 @@ _SALT_SIZE = 16
 # below": worth a re-wrap, while ordinary timing noise between machines is not.
 _FAR_BELOW = 4
 
-# Calibration runs a handful of KDFs; once per process per (target, cap, profile) is enough.
-_calibrated: dict[tuple[float, int, bool], Argon2Params] = {}
+_DEFAULT_CAP_MIB = kdf.DEFAULT_MEMORY_CAP_KIB // 1024
+
+# Calibration runs a handful of KDFs; once per process per (target, cap, profile, ceiling) is
+# enough. The ceiling is part of the key: calibration stays under it, so a changed ceiling must
+# calibrate again.
+_calibrated: dict[tuple[float, int, bool, Ceiling], Argon2Params] = {}
 _calibration_lock = threading.Lock()
 
 
@@ -41,6 +45,11 @@ class PasswordMethod(BackupMethod):
     (0.5), ``max_memory_mib`` (256), ``low_memory`` (False: the flagged OWASP profile) and
     ``params`` (explicit :class:`~walletbackup.kdf.Argon2Params` instead of calibration; still
     floor-checked).
+
+    Enrollment never makes a backup this device would refuse to open: calibration stays under
+    the unlock ceiling (:class:`~walletbackup.kdf.Ceiling`) and explicit ``params`` above it are
+    a :class:`~walletbackup.errors.PolicyViolation`. Unlock checks the stanza's costs against the
+    ceiling before any KDF runs.
     """
 
     name = "password"
@@ -54,7 +63,11 @@ class PasswordMethod(BackupMethod):
         ),
         Option("policy", "password, pin or passphrase (default: password)", for_unlock=False),
         Option("target_seconds", "Argon2id time to aim for (default: 0.5)", for_unlock=False),
-        Option("max_memory_mib", "Argon2id memory cap in MiB (default: 256)", for_unlock=False),
+        Option(
+            "max_memory_mib",
+            f"Argon2id memory cap in MiB (default: {_DEFAULT_CAP_MIB})",
+            for_unlock=False,
+        ),
         Option(
             "low_memory",
             "allow the low-memory profile, 19 MiB and 2 passes (default: no)",
@@ -72,7 +85,7 @@ class PasswordMethod(BackupMethod):
         self._target = self.option("target_seconds", 0.5)
         if not (isinstance(self._target, int | float) and 0 < self._target < math.inf):
             raise ValueError("password: target_seconds must be a positive number of seconds")
-        self._cap_mib = self.option("max_memory_mib", 256)
+        self._cap_mib = self.option("max_memory_mib", _DEFAULT_CAP_MIB)
         if not isinstance(self._cap_mib, int) or isinstance(self._cap_mib, bool):
             raise TypeError("password: max_memory_mib must be an int")
         self._low_memory = self.option("low_memory", False)
@@ -85,8 +98,10 @@ class PasswordMethod(BackupMethod):
     def enroll(self, context: MethodContext) -> Enrollment:
         password = self._password()
         self._policy.check(password)
-        params = self._params if self._params is not None else self._calibration()
+        ceiling = Ceiling.current()
+        params = self._params if self._params is not None else self._calibration(ceiling)
         kdf.check_floor(params, self._low_memory)
+        ceiling.check(params)
         salt = secrets.token_bytes(_SALT_SIZE)
         secret = kdf.derive(encode(password), salt, params)
         args: dict[str, JsonValue] = {
@@ -120,7 +135,7 @@ class PasswordMethod(BackupMethod):
         if stored.time_cost < floor.time_cost or stored.memory_kib < floor.memory_kib:
             reason, wanted = f"today's {profile} floor ({floor})", floor
         else:
-            today = self._params or _calibrated.get(self._calibration_key())
+            today = self._params or _calibrated.get(self._calibration_key(Ceiling.current()))
             if today is None or _work(stored) * _FAR_BELOW >= _work(today):
                 return None
             reason, wanted = f"the costs this machine uses today ({today})", today
@@ -138,15 +153,18 @@ class PasswordMethod(BackupMethod):
             raise TypeError("password: the 'password' option must be a str")
         return password
 
-    def _calibration_key(self) -> tuple[float, int, bool]:
-        return (float(self._target), self._cap_mib, self._low_memory)
+    def _calibration_key(self, ceiling: Ceiling) -> tuple[float, int, bool, Ceiling]:
+        return (float(self._target), self._cap_mib, self._low_memory, ceiling)
 
-    def _calibration(self) -> Argon2Params:
-        key = self._calibration_key()
+    def _calibration(self, ceiling: Ceiling) -> Argon2Params:
+        key = self._calibration_key(ceiling)
         with _calibration_lock:
             if key not in _calibrated:
                 _calibrated[key] = kdf.calibrate(
-                    self._target, self._cap_mib * 1024, low_memory=self._low_memory
+                    self._target,
+                    self._cap_mib * 1024,
+                    low_memory=self._low_memory,
+                    ceiling=ceiling,
                 )
             return _calibrated[key]
 
