@@ -60,6 +60,7 @@ class _Change:
     key_epoch: int
     share_commitment: bytes | None
     keep: list[Stanza]
+    auth_keys: Mapping[bytes, bytes]  # stanza id -> auth key, for every stanza in keep
     drop: list[Stanza]
     enroll: BackupMethod | None
     reason: str
@@ -144,6 +145,15 @@ class WalletBackup:
                         drop.append(stanza)
                     else:
                         keep.append(stanza)
+                if keep:
+                    # Format v2 tags every stanza with its method's auth key, which only an
+                    # unlock yields: keeping the other methods is add_backup_method's job now.
+                    kept = ", ".join(sorted({s.type for s in keep}))
+                    raise PolicyViolation(
+                        f"wallet {wallet_id!r} already has a backup that {kept} also "
+                        f"protect(s); add {method} with add_backup_method (unlocking with one of "
+                        f"them), or pass replace=True to replace the backup with {method} only"
+                    )
             elif state.current is not None and not replace:
                 others = sorted({ref.method for ref in state.current.stanzas} - {method})
                 if others:
@@ -161,6 +171,7 @@ class WalletBackup:
                 key_epoch=state.last_epoch,
                 share_commitment=envelope.share_commitment(share, custodian),
                 keep=keep,
+                auth_keys={},
                 drop=drop,
                 enroll=self._method(method, options),
                 reason=method,
@@ -187,7 +198,7 @@ class WalletBackup:
             self._audited("add_method", wallet_id, method=method),
             self._locked(wallet_id) as state,
         ):
-            env, share = self._unlocked_share(state, unlock_with, cipher_text)
+            env, share, auth_keys = self._unlocked_share(state, unlock_with, cipher_text)
             several = _allows_several(method)
             keep = [s for s in env.stanzas if several or s.type != method]
             drop = [s for s in env.stanzas if not several and s.type == method]
@@ -198,6 +209,7 @@ class WalletBackup:
                     env,
                     share=share,
                     keep=keep,
+                    auth_keys=auth_keys,
                     drop=drop,
                     enroll=self._method(method, options),
                     reason=method,
@@ -225,7 +237,7 @@ class WalletBackup:
             self._audited("remove_method", wallet_id, method=method),
             self._locked(wallet_id) as state,
         ):
-            env, share = self._unlocked_share(state, unlock_with, cipher_text)
+            env, share, auth_keys = self._unlocked_share(state, unlock_with, cipher_text)
             drop = [
                 s
                 for s in env.stanzas
@@ -244,7 +256,14 @@ class WalletBackup:
             return self._commit(
                 state,
                 self._rewrite(
-                    state, env, share=share, keep=keep, drop=drop, enroll=None, reason=method
+                    state,
+                    env,
+                    share=share,
+                    keep=keep,
+                    auth_keys=auth_keys,
+                    drop=drop,
+                    enroll=None,
+                    reason=method,
                 ),
             )
 
@@ -468,6 +487,7 @@ class WalletBackup:
         *,
         share: bytes,
         keep: list[Stanza],
+        auth_keys: Mapping[bytes, bytes],
         drop: list[Stanza],
         enroll: BackupMethod | None,
         reason: str,
@@ -482,6 +502,7 @@ class WalletBackup:
             key_epoch=env.context.key_epoch,
             share_commitment=env.context.share_commitment,
             keep=keep,
+            auth_keys=auth_keys,
             drop=drop,
             enroll=enroll,
             reason=reason,
@@ -497,9 +518,9 @@ class WalletBackup:
             change.backup_set_id,
             "client",
             change.key_epoch,
-            change.share_commitment,
+            share_commitment=change.share_commitment,
         )
-        recipients = [Recipient.from_stanza(s) for s in change.keep]
+        recipients = [_kept_recipient(s, change.auth_keys) for s in change.keep]
         enrolled: list[tuple[Recipient, bytes]] = []
         fresh: list[DiscardItem] = []
         if change.enroll is not None:
@@ -527,7 +548,7 @@ class WalletBackup:
                         change.backup_set_id,
                         "custodian",
                         change.key_epoch,
-                        change.share_commitment,
+                        share_commitment=change.share_commitment,
                     ),
                     change.custodian_share,
                 )
@@ -605,10 +626,10 @@ class WalletBackup:
         if written is None:
             raise StorageError("the client envelope is missing after it was written")
         env = envelope.parse(written)
-        if not hmac.compare_digest(envelope.open_with_key(env, backup_key), change.share):
+        if not hmac.compare_digest(envelope.open_with_key(env, backup_key).share, change.share):
             raise StorageError("the client share did not read back identical")
         for recipient, secret in enrolled:
-            key = envelope.unwrap_key(env, _stanza(env, recipient.id), secret)
+            key = envelope.unlock(env, _stanza(env, recipient.id), secret)
             if not hmac.compare_digest(key, backup_key):
                 raise StorageError("the new method does not open the new envelope")
         custodian_env = envelope.parse(stored.custodian_envelope)
@@ -655,11 +676,12 @@ class WalletBackup:
 
     def _unlocked_share(
         self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
-    ) -> tuple[Envelope, bytes]:
+    ) -> tuple[Envelope, bytes, Mapping[bytes, bytes]]:
+        """The current envelope, its share, and the auth keys that let a change keep its stanzas."""
         env = self._current_client(state, cipher_text)
         assert env is not None  # required=True
-        _, share = self._unlock(env, unlock_with)[:2]
-        return env, share
+        _, share, auth_keys, _ = self._unlock(env, unlock_with)
+        return env, share, auth_keys
 
     def _open_client(
         self, state: WalletState, unlock_with: Mapping[str, Any], cipher_text: bytes | str | None
@@ -670,13 +692,13 @@ class WalletBackup:
             found = self._current_client(state, None)
             assert found is not None  # required=True
             env = found
-        _, share, advice = self._unlock(env, unlock_with)
+        _, share, _, advice = self._unlock(env, unlock_with)
         return env, share, advice
 
     def _unlock(
         self, env: Envelope, unlock_with: Mapping[str, Any]
-    ) -> tuple[bytes, bytes, tuple[str, ...]]:
-        """Open the client envelope with one method: (backup key, share, re-wrap advice)."""
+    ) -> tuple[bytes, bytes, Mapping[bytes, bytes], tuple[str, ...]]:
+        """Open the client envelope with one method: (backup key, share, auth keys, advice)."""
         options = dict(unlock_with)
         name = options.pop("method", None)
         if not isinstance(name, str):
@@ -709,12 +731,15 @@ class WalletBackup:
                 method_error = exc
                 continue
             try:
-                key = envelope.unwrap_key(env, stanza, secret)
+                key = envelope.unlock(env, stanza, secret)
             except UnlockFailed:
                 continue
-            share = envelope.open_with_key(env, key)
+            opened = envelope.open_with_key(env, key)
+            # A version-1 envelope carries no auth keys; the unlocking method's own is known.
+            auth_keys = {stanza.id: envelope.stanza_auth_key(secret, stanza.id)}
+            auth_keys.update(opened.auth_keys)
             advice = method.rewrap_advice(stanza.args)
-            return key, share, (advice,) if advice else ()
+            return key, opened.share, auth_keys, (advice,) if advice else ()
         # The envelope's failures all read alike; a method's own reason is worth passing on.
         raise method_error or UnlockFailed()
 
@@ -745,7 +770,7 @@ class WalletBackup:
                 f" configure kms= with that provider (now: {self.kms.scheme!r})"
             )
         key = envelope.unwrap_key_kms(custodian_env, stanza, self.kms)
-        return envelope.open_with_key(custodian_env, key)
+        return envelope.open_with_key(custodian_env, key).share
 
     # --- internals: methods and audit ----------------------------------------------------
 
@@ -799,6 +824,16 @@ def _open_kms(url: str) -> KmsProvider:
 
 def _allows_several(method: str) -> bool:
     return plugins.get_method(method).multiple
+
+
+def _kept_recipient(stanza: Stanza, auth_keys: Mapping[bytes, bytes]) -> Recipient:
+    auth_key = auth_keys.get(stanza.id)
+    if auth_key is None:
+        raise PolicyViolation(
+            f"the {stanza.type} method's stanza {stanza.id.hex()} comes from a format-1 backup "
+            "and has no auth key yet: unlock with it, or remove it and enroll it again"
+        )
+    return Recipient.from_stanza(stanza, auth_key)
 
 
 def _stanza(env: Envelope, stanza_id: bytes) -> Stanza:
