@@ -17,7 +17,7 @@ source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build"]
 
 # Anchors for headings down to ###, with GitHub's slugs: the pages link to sections such as
-# format.md#44-header-mac, and the same links work on GitHub.
+# format.md#48-header-mac, and the same links work on GitHub.
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"

@@ -1,23 +1,26 @@
-"""The envelope API: sealing, re-wrapping without secrets, opening, and seal's own input checks."""
+"""The envelope API: sealing, re-wrapping with auth keys, opening, and seal's own input checks."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
-import generate as gen
 import pytest
+import vector_support as gen
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from vector_cases import built
 
 from walletbackup import envelope
-from walletbackup.envelope import Context, KmsRecipient, Recipient
+from walletbackup.envelope import Context, KmsRecipient, Opened, Recipient
 from walletbackup.errors import BackupNotFound, MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
-CLIENT = Context("wallet-1", bytes(range(16)), "client", 3)
+CLIENT = Context("wallet-1", bytes(range(16)), "client", 3, revision=4)
 CUSTODIAN = Context("wallet-1", bytes(range(16)), "custodian", 3)
 SHARE = b"client share \x00\xff" * 3
 
@@ -35,7 +38,7 @@ def _kms(seed: bytes = b"kms") -> tuple[KmsRecipient, object]:
 
 def _open(data: bytes, secret: bytes, index: int = 0) -> bytes:
     env = envelope.parse(data)
-    return envelope.open_with_key(env, envelope.unwrap_key(env, env.stanzas[index], secret))
+    return envelope.open_with_key(env, envelope.unlock(env, env.stanzas[index], secret)).share
 
 
 # --- round trips --------------------------------------------------------------------------------
@@ -52,8 +55,47 @@ def test_seal_returns_the_key_that_opens() -> None:
     recipient, secret = _method(1)
     data, key = envelope.seal(CLIENT, SHARE, [recipient])
     env = envelope.parse(data)
-    assert envelope.unwrap_key(env, env.stanzas[0], secret) == key
-    assert envelope.open_with_key(env, key) == SHARE
+    assert env.version == envelope.VERSION == 2
+    assert envelope.unlock(env, env.stanzas[0], secret) == key
+    assert envelope.open_with_key(env, key).share == SHARE
+
+
+def test_open_returns_every_method_auth_key_in_stanza_order() -> None:
+    methods = [_method(i) for i in range(3)]
+    data, key = envelope.seal(CLIENT, SHARE, [r for r, _ in methods])
+    opened = envelope.open_with_key(envelope.parse(data), key)
+    assert list(opened.auth_keys) == [r.id for r, _ in methods]
+    for recipient, secret in methods:
+        assert opened.auth_keys[recipient.id] == recipient.auth_key
+        assert recipient.auth_key == envelope.stanza_auth_key(secret, recipient.id)
+    with pytest.raises(TypeError):
+        opened.auth_keys[bytes(16)] = bytes(32)  # type: ignore[index]
+
+
+def test_auth_key_is_not_the_recipient_key_or_the_secret() -> None:
+    recipient, secret = _method(1)
+    assert len(recipient.auth_key) == 32
+    assert recipient.auth_key not in (secret, recipient.recipient)
+    assert recipient.auth_key != envelope.stanza_auth_key(secret, bytes(16))
+
+
+def test_context_revision_round_trips_and_defaults_to_zero() -> None:
+    recipient, _ = _method(1)
+    for context in (
+        CLIENT,
+        Context("w", bytes(16), "client", 0),
+        Context(
+            wallet_id="w",
+            backup_set_id=bytes(16),
+            share_role="client",
+            key_epoch=1,
+            revision=2**53 - 1,
+            share_commitment=b"c",
+        ),
+    ):
+        env = envelope.parse(envelope.seal(context, SHARE, [recipient])[0])
+        assert env.context == context
+    assert Context("w", bytes(16), "client", 0).revision == 0
 
 
 def test_each_seal_uses_fresh_randomness() -> None:
@@ -65,16 +107,18 @@ def test_each_seal_uses_fresh_randomness() -> None:
     assert envelope.parse(first).stanzas[0].ephemeral != envelope.parse(second).stanzas[0].ephemeral
 
 
-def test_rewrap_fresh_key_to_existing_methods_without_their_secrets() -> None:
+def test_rewrap_fresh_key_to_existing_methods_with_one_unlock() -> None:
     methods = [_method(i, kind) for i, kind in enumerate(["password", "passkey", "gdrive"])]
     old, old_key = envelope.seal(CLIENT, SHARE, [r for r, _ in methods])
     old_env = envelope.parse(old)
     # Unlock with one method only, then wrap a fresh key to all of them plus a new one.
-    share = envelope.open_with_key(
-        old_env, envelope.unwrap_key(old_env, old_env.stanzas[0], methods[0][1])
+    opened = envelope.open_with_key(
+        old_env, envelope.unlock(old_env, old_env.stanzas[0], methods[0][1])
     )
     added, added_secret = _method(9, "icloud")
-    recipients = [Recipient.from_stanza(s) for s in old_env.stanzas] + [added]
+    recipients = [Recipient.from_stanza(s, opened.auth_keys[s.id]) for s in old_env.stanzas]
+    recipients.append(added)
+    share = opened.share
     new, new_key = envelope.seal(CLIENT, share, recipients)
     assert new_key != old_key
     for index, secret in enumerate([s for _, s in methods] + [added_secret]):
@@ -85,7 +129,16 @@ def test_recipient_from_kms_stanza_is_refused() -> None:
     recipient, _ = _kms()
     data, _ = envelope.seal(CUSTODIAN, SHARE, [recipient])
     with pytest.raises(ValueError, match="kms stanza"):
-        Recipient.from_stanza(envelope.parse(data).stanzas[0])
+        Recipient.from_stanza(envelope.parse(data).stanzas[0], bytes(32))
+
+
+def test_rewrap_with_a_wrong_auth_key_does_not_open() -> None:
+    # Whoever re-wraps without the real auth key makes an envelope the method refuses.
+    recipient, secret = _method(1)
+    env = envelope.parse(envelope.seal(CLIENT, SHARE, [recipient])[0])
+    forged, _ = envelope.seal(CLIENT, b"forged", [Recipient.from_stanza(env.stanzas[0], bytes(32))])
+    with pytest.raises(UnlockFailed):
+        _open(forged, secret)
 
 
 def test_recipient_public_key_is_the_stanza_recipient() -> None:
@@ -102,7 +155,9 @@ def test_custodian_envelope_opens_with_kms() -> None:
     env = envelope.parse(data)
     assert env.stanzas[0].is_kms
     assert envelope.unwrap_key_kms(env, env.stanzas[0], provider) == key  # type: ignore[arg-type]
-    assert envelope.open_with_key(env, key) == SHARE
+    opened = envelope.open_with_key(env, key)
+    assert (opened.share, dict(opened.auth_keys)) == (SHARE, {})
+    assert env.stanzas[0].tag is None
 
 
 def test_kms_rotation_keeps_old_envelopes_open() -> None:
@@ -115,7 +170,7 @@ def test_kms_rotation_keeps_old_envelopes_open() -> None:
         env = envelope.parse(data)
         assert env.stanzas[0].args["version"] == version
         key = envelope.unwrap_key_kms(env, env.stanzas[0], provider)  # type: ignore[arg-type]
-        assert envelope.open_with_key(env, key) == SHARE
+        assert envelope.open_with_key(env, key).share == SHARE
 
 
 @pytest.mark.parametrize("size", [1, envelope.MAX_SHARE])
@@ -128,7 +183,9 @@ def test_share_size_limits_accepted(size: int) -> None:
 
 def test_sixteen_methods_and_commitment() -> None:
     methods = [_method(i) for i in range(envelope.MAX_STANZAS)]
-    context = Context("w", bytes(16), "client", 0, share_commitment=hashlib.sha512(SHARE).digest())
+    context = Context(
+        "w", bytes(16), "client", 0, revision=9, share_commitment=hashlib.sha512(SHARE).digest()
+    )
     data, _ = envelope.seal(context, SHARE, [r for r, _ in methods])
     env = envelope.parse(data)
     assert env.context == context
@@ -147,11 +204,20 @@ def test_reprs_hold_no_secrets_or_ciphertext() -> None:
     recipient, secret = _method(1)
     data, key = envelope.seal(CLIENT, SHARE, [recipient])
     env = envelope.parse(data)
-    text = repr(env) + repr(recipient) + repr(env.stanzas)
-    for value in (secret, key, SHARE, data[-16:]):
+    opened = envelope.open_with_key(env, key)
+    text = repr(env) + repr(recipient) + repr(env.stanzas) + repr(opened)
+    for value in (secret, key, SHARE, data[-16:], recipient.auth_key):
         assert value.hex() not in text
         assert repr(value) not in text
     assert "raw" not in repr(env)
+    assert "auth_key" not in repr(recipient)
+    assert repr(opened) == "Opened()"
+
+
+def test_opened_is_a_frozen_dataclass() -> None:
+    opened = Opened(b"share", {})
+    with pytest.raises(AttributeError):
+        opened.share = b"other"  # type: ignore[misc]
 
 
 # --- randomness ---------------------------------------------------------------------------------
@@ -169,6 +235,15 @@ def test_rng_order_envelope_id_then_key_then_ephemerals() -> None:
     for index, stanza in enumerate(env.stanzas):
         own = X25519PrivateKey.from_private_bytes(drawn[64 + 32 * index : 96 + 32 * index])
         assert stanza.ephemeral == own.public_key().public_bytes_raw()
+
+
+def test_tags_are_deterministic() -> None:
+    # Sealing draws no randomness for the tags: the same inputs give the same envelope.
+    methods = [r for r, _ in (_method(i) for i in range(2))]
+    drawn = gen.SeededStream(b"tags")(32 * 4)
+    first, _ = envelope.seal(CLIENT, SHARE, methods, rng=gen.Replay(drawn))
+    second, _ = envelope.seal(CLIENT, SHARE, methods, rng=gen.Replay(drawn))
+    assert first == second
 
 
 def test_given_envelope_id_and_key_draw_only_ephemerals() -> None:
@@ -205,8 +280,12 @@ def test_kms_recipient_draws_no_randomness_from_seal() -> None:
         (Context("w", bytes(16), "client", -1), "key_epoch"),
         (Context("w", bytes(16), "client", 2**53), "key_epoch"),
         (Context("w", bytes(16), "client", True), "key_epoch"),
-        (Context("w", bytes(16), "client", 0, b""), "share_commitment"),
-        (Context("w", bytes(16), "client", 0, bytes(65)), "share_commitment"),
+        (Context("w", bytes(16), "client", 0, share_commitment=b""), "share_commitment"),
+        (Context("w", bytes(16), "client", 0, share_commitment=bytes(65)), "share_commitment"),
+        (Context("w", bytes(16), "client", 0, revision=-1), "revision"),
+        (Context("w", bytes(16), "client", 0, revision=2**53), "revision"),
+        (Context("w", bytes(16), "client", 0, revision=True), "revision"),
+        (Context("w", bytes(16), "client", 0, revision="1"), "revision"),  # type: ignore[arg-type]
     ],
 )
 def test_seal_refuses_bad_context(context: Context, match: str) -> None:
@@ -242,12 +321,18 @@ def test_seal_refuses_duplicate_stanza_ids() -> None:
 def test_seal_refuses_bad_type(kind: str) -> None:
     recipient, _ = _method(1)
     with pytest.raises(MalformedBackup, match="type must match"):
-        envelope.seal(CLIENT, SHARE, [Recipient(kind, recipient.id, {}, recipient.recipient)])
+        envelope.seal(
+            CLIENT,
+            SHARE,
+            [Recipient(kind, recipient.id, {}, recipient.recipient, recipient.auth_key)],
+        )
 
 
 def test_seal_refuses_oversized_args() -> None:
     recipient, _ = _method(1)
-    big = Recipient("password", recipient.id, gen.args_of_size(4097), recipient.recipient)
+    big = Recipient(
+        "password", recipient.id, gen.args_of_size(4097), recipient.recipient, recipient.auth_key
+    )
     with pytest.raises(MalformedBackup, match="4096"):
         envelope.seal(CLIENT, SHARE, [big])
 
@@ -256,13 +341,17 @@ def test_seal_refuses_float_in_args() -> None:
     recipient, _ = _method(1)
     with pytest.raises(MalformedBackup, match="floating-point"):
         envelope.seal(
-            CLIENT, SHARE, [Recipient("password", recipient.id, {"t": 1.5}, recipient.recipient)]
+            CLIENT,
+            SHARE,
+            [Recipient("password", recipient.id, {"t": 1.5}, recipient.recipient, bytes(32))],
         )
 
 
 def test_seal_refuses_header_over_limit() -> None:
     recipients = [
-        Recipient("password", bytes([i]) * 16, gen.args_of_size(4096), _method(i)[0].recipient)
+        Recipient(
+            "password", bytes([i]) * 16, gen.args_of_size(4096), _method(i)[0].recipient, bytes(32)
+        )
         for i in range(16)
     ]
     with pytest.raises(MalformedBackup, match="header would be"):
@@ -298,7 +387,7 @@ def test_seal_refuses_two_kms_in_custodian_envelope() -> None:
 
 def test_recipient_type_kms_is_reserved() -> None:
     with pytest.raises(ValueError, match="reserved"):
-        Recipient("kms", bytes(16), {}, bytes(32))
+        Recipient("kms", bytes(16), {}, bytes(32), bytes(32))
 
 
 @pytest.mark.parametrize(
@@ -314,38 +403,49 @@ def test_seal_refuses_wrong_lengths(kwargs: dict[str, object], match: str) -> No
         envelope.seal(CLIENT, SHARE, [_method(1)[0]], **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("size", [0, 31, 33])
+def test_seal_refuses_auth_key_of_wrong_length(size: int) -> None:
+    recipient, _ = _method(1)
+    short = Recipient("password", recipient.id, {}, recipient.recipient, bytes(size))
+    with pytest.raises(ValueError, match="auth key"):
+        envelope.seal(CLIENT, SHARE, [short])
+
+
 def test_seal_refuses_low_order_recipient() -> None:
     with pytest.raises(ValueError, match="shared key"):
-        envelope.seal(CLIENT, SHARE, [Recipient("password", bytes(16), {}, bytes(32))])
+        envelope.seal(CLIENT, SHARE, [Recipient("password", bytes(16), {}, bytes(32), bytes(32))])
 
 
 @pytest.mark.parametrize(("secret", "stanza_id"), [(bytes(31), bytes(16)), (bytes(32), bytes(15))])
 def test_recipient_public_key_refuses_wrong_lengths(secret: bytes, stanza_id: bytes) -> None:
     with pytest.raises(ValueError, match="exactly"):
         envelope.recipient_public_key(secret, stanza_id)
+    with pytest.raises(ValueError, match="exactly"):
+        envelope.stanza_auth_key(secret, stanza_id)
 
 
 # --- opening: misuse ----------------------------------------------------------------------------
 
 
-def test_unwrap_key_refuses_kms_stanza() -> None:
+def test_unlock_refuses_kms_stanza() -> None:
     recipient, _ = _kms()
     env = envelope.parse(envelope.seal(CUSTODIAN, SHARE, [recipient])[0])
     with pytest.raises(ValueError, match="unwrap_key_kms"):
-        envelope.unwrap_key(env, env.stanzas[0], bytes(32))
+        envelope.unlock(env, env.stanzas[0], bytes(32))
 
 
 def test_unwrap_key_kms_refuses_method_stanza() -> None:
     _, provider = _kms()
     env = envelope.parse(envelope.seal(CLIENT, SHARE, [_method(1)[0]])[0])
-    with pytest.raises(ValueError, match="unwrap_key for methods"):
+    with pytest.raises(ValueError, match="unlock for methods"):
         envelope.unwrap_key_kms(env, env.stanzas[0], provider)  # type: ignore[arg-type]
 
 
-def test_unwrap_key_refuses_short_secret() -> None:
-    env = envelope.parse(envelope.seal(CLIENT, SHARE, [_method(1)[0]])[0])
-    with pytest.raises(ValueError, match="method secret"):
-        envelope.unwrap_key(env, env.stanzas[0], bytes(16))
+def test_unlock_refuses_short_secret() -> None:
+    for version in (1, 2):
+        env = envelope.parse(built("client_one_stanza", version).data)
+        with pytest.raises(ValueError, match="method secret"):
+            envelope.unlock(env, env.stanzas[0], bytes(16))
 
 
 def test_stanza_of_other_envelope_does_not_unwrap_here() -> None:
@@ -353,7 +453,7 @@ def test_stanza_of_other_envelope_does_not_unwrap_here() -> None:
     first = envelope.parse(envelope.seal(CLIENT, SHARE, [recipient])[0])
     second = envelope.parse(envelope.seal(CLIENT, SHARE, [recipient])[0])
     with pytest.raises(UnlockFailed):
-        envelope.unwrap_key(first, second.stanzas[0], secret)
+        envelope.unlock(first, second.stanzas[0], secret)
 
 
 def test_kms_provider_returning_wrong_length_fails() -> None:
@@ -365,3 +465,73 @@ def test_kms_provider_returning_wrong_length_fails() -> None:
     env = envelope.parse(envelope.seal(CUSTODIAN, SHARE, [recipient])[0])
     with pytest.raises(UnlockFailed):
         envelope.unwrap_key_kms(env, env.stanzas[0], ShortKms(bytes(32), os.urandom))
+
+
+def test_stanza_with_a_valid_tag_but_other_fields_does_not_unlock() -> None:
+    # A caller handing unlock a stanza that is not the envelope's own (same id and tag, other
+    # recipient) gets UnlockFailed, not a key for the other stanza's fields.
+    recipient, secret = _method(1)
+    other, other_secret = _method(2)
+    env = envelope.parse(envelope.seal(CLIENT, SHARE, [recipient])[0])
+    mixed = envelope.Stanza(
+        env.stanzas[0].type,
+        env.stanzas[0].id,
+        env.stanzas[0].args,
+        env.stanzas[0].wrapped_key,
+        recipient=other.recipient,
+        ephemeral=env.stanzas[0].ephemeral,
+        tag=env.stanzas[0].tag,
+    )
+    with pytest.raises(UnlockFailed):
+        envelope.unlock(env, mixed, other_secret)
+    assert envelope.unlock(env, env.stanzas[0], secret)
+
+
+# --- version 1 is still read ---------------------------------------------------------------------
+
+
+def test_v1_envelope_opens_with_empty_auth_keys() -> None:
+    sample = built("client_three_stanzas", 1)
+    env = envelope.parse(sample.data)
+    assert env.version == 1
+    assert env.context.revision == 0
+    assert all(s.tag is None for s in env.stanzas)
+    for stanza, secret in zip(env.stanzas, sample.secrets, strict=True):
+        opened = envelope.open_with_key(env, envelope.unlock(env, stanza, secret))
+        assert (opened.share, dict(opened.auth_keys)) == (sample.share, {})
+
+
+def test_v1_stanza_rewraps_into_v2_with_the_unlocking_secret() -> None:
+    # Moving a v1 backup to v2: the unlocking method's auth key comes from its secret.
+    sample = built("client_one_stanza", 1)
+    env = envelope.parse(sample.data)
+    (secret,) = sample.secrets
+    stanza = env.stanzas[0]
+    share = envelope.open_with_key(env, envelope.unlock(env, stanza, secret)).share
+    auth_key = envelope.stanza_auth_key(secret, stanza.id)
+    data, _ = envelope.seal(env.context, share, [Recipient.from_stanza(stanza, auth_key)])
+    assert envelope.parse(data).version == 2
+    assert _open(data, secret) == sample.share
+
+
+# --- imports -----------------------------------------------------------------------------------
+
+
+def test_parsing_does_not_import_cryptography() -> None:
+    code = (
+        "import sys, walletbackup\n"
+        "from walletbackup import envelope\n"
+        f"env = envelope.parse(bytes.fromhex({built('client_one_stanza').data.hex()!r}))\n"
+        "envelope.dearmor(envelope.armor(env.raw))\n"
+        "assert 'cryptography' not in sys.modules, 'cryptography was imported'\n"
+        "envelope.seal\n"
+        "assert 'cryptography' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_public_names_are_importable() -> None:
+    for name in envelope.__all__:
+        assert getattr(envelope, name) is not None
+    with pytest.raises(AttributeError):
+        envelope.unwrap_key  # type: ignore[attr-defined]  # noqa: B018

@@ -1,31 +1,31 @@
 """Fuzzing parse + unwrap + open: only MalformedBackup or UnlockFailed, never anything else.
 
 Three sources of input: arbitrary bytes (also behind a valid prefix), mutations of valid
-envelopes, and random JSON headers inside a valid frame whose header MAC and payload are correct
-for the real backup key (so only the header checks and the stanza AAD stand in the way).
+envelopes, and random JSON headers inside a valid frame whose header MAC, payload and (v2) tags
+are correct for the real keys (so only the header checks and the stanza AAD stand in the way).
+Samples of both versions; version 2 is what seal writes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
-import generate as gen
 import pytest
+import vector_support as gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vector_cases import Built, built
 
 from walletbackup import envelope
 from walletbackup.canonical import b64encode
 from walletbackup.errors import MalformedBackup, UnlockFailed
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-
-SAMPLES = {
-    name: gen.built(name) for name in ("client_one_stanza", "client_three_stanzas", "custodian_kms")
-}
-KMS = gen.FixedKeyKms(SAMPLES["custodian_kms"].kms_key, gen.Replay(b""))
+_NAMES = ("client_one_stanza", "client_three_stanzas", "custodian_kms")
+SAMPLES = {f"v{v}-{name}": built(name, v) for v in (1, 2) for name in _NAMES}
+KMS_KEYS = {sample.kms_key for sample in SAMPLES.values() if sample.kms_key is not None}
+KMS = [gen.FixedKeyKms(key, gen.Replay(b"")) for key in sorted(KMS_KEYS)]
 SECRETS = [s for sample in SAMPLES.values() for s in sample.secrets]
 FUZZ = settings(
     max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
@@ -44,13 +44,13 @@ def _try_open_stanza(data: bytes) -> tuple[bytes, envelope.Envelope, envelope.St
     except MalformedBackup:
         return None
     for stanza in env.stanzas:
-        for secret in [None] if stanza.is_kms else SECRETS:
+        for opener in KMS if stanza.is_kms else SECRETS:
             try:
-                if secret is None:
-                    key = envelope.unwrap_key_kms(env, stanza, KMS)
+                if isinstance(opener, bytes):
+                    key = envelope.unlock(env, stanza, opener)
                 else:
-                    key = envelope.unwrap_key(env, stanza, secret)
-                return envelope.open_with_key(env, key), env, stanza
+                    key = envelope.unwrap_key_kms(env, stanza, opener)
+                return envelope.open_with_key(env, key).share, env, stanza
             except UnlockFailed as exc:
                 if str(exc) != UnlockFailed.MESSAGE:
                     raise AssertionError(f"UnlockFailed with another message: {exc}") from exc
@@ -70,9 +70,13 @@ def test_arbitrary_bytes(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=600), st.integers(0, 700) | st.integers(0, 2**32 - 1))
-def test_arbitrary_bytes_behind_valid_prefix(body: bytes, header_len: int) -> None:
-    data = envelope.MAGIC + b"\x01\x01" + header_len.to_bytes(4, "big") + body
+@given(
+    st.sampled_from([1, 2]),
+    st.binary(max_size=600),
+    st.integers(0, 700) | st.integers(0, 2**32 - 1),
+)
+def test_arbitrary_bytes_behind_valid_prefix(version: int, body: bytes, header_len: int) -> None:
+    data = envelope.MAGIC + bytes([version, 1]) + header_len.to_bytes(4, "big") + body
     assert _try_open(data) is None
 
 
@@ -154,24 +158,27 @@ def _replace(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
     return obj
 
 
-def _frame(sample: Any, header: bytes) -> bytes:
-    envelope_id = bytes.fromhex(sample.vector["expected"]["envelope_id"])
-    data: bytes = gen.frame(header, sample.backup_key, envelope_id, sample.share)
-    return data
+def _encode(canonical: bool) -> Any:
+    def encode(obj: Any) -> bytes:
+        if canonical:
+            text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            return text.encode("utf-8", "surrogatepass")
+        return json.dumps(obj).encode()
+
+    return encode
 
 
-def _encode(obj: Any, canonical: bool) -> bytes:
-    if canonical:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8", "surrogatepass"
-        )
-    return json.dumps(obj).encode()
+def _frame(sample: Built, header: Any, canonical: bool, retag: bool = True) -> bytes:
+    """``header`` in a frame that is valid for the sample's keys (v2: tags re-made)."""
+    if sample.version == 1:
+        return sample.reframe(header, encode=_encode(canonical))
+    return sample.reframe(header, encode=_encode(canonical), retag=retag)
 
 
 @FUZZ
 @given(st.sampled_from(sorted(SAMPLES)), _JSON, st.booleans())
 def test_random_json_header_in_valid_frame(name: str, header: Any, canonical: bool) -> None:
-    assert _try_open(_frame(SAMPLES[name], _encode(header, canonical))) is None
+    assert _try_open(_frame(SAMPLES[name], header, canonical)) is None
 
 
 @FUZZ
@@ -183,19 +190,25 @@ def test_header_with_one_value_replaced(
     header = gen.header_of(sample.data)
     path = data.draw(st.sampled_from(_paths(header)))
     edited = _replace(header, path, value)
-    opened = _try_open_stanza(_frame(sample, _encode(edited, canonical)))
+    # A replaced tag stays as the fuzzer made it; any other edit gets the tags re-made.
+    opened = _try_open_stanza(_frame(sample, edited, canonical, retag=path[-1:] != ("tag",)))
     if opened is not None:
-        # The frame is re-made with the real backup key, so the header MAC holds; what must
-        # still hold is the AAD binding: only an unchanged stanza in an unchanged context opens.
+        # The frame is re-made with the real keys, so the header MAC and (re-made) tags hold;
+        # what must still hold is the AAD binding: only an unchanged stanza (tags aside) in an
+        # unchanged context opens.
         share, env, stanza = opened
         original = envelope.parse(sample.data)
         assert share == sample.share
         assert (env.envelope_id, env.context) == (original.envelope_id, original.context)
-        assert stanza in original.stanzas
+        assert _untagged(stanza) in [_untagged(s) for s in original.stanzas]
+
+
+def _untagged(stanza: envelope.Stanza) -> envelope.Stanza:
+    return dataclasses.replace(stanza, tag=None)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_header_replacement_harness_can_reproduce_the_sample(name: str) -> None:
     sample = SAMPLES[name]
     header = gen.header_of(sample.data)
-    assert _frame(sample, _encode(header, True)) == sample.data
+    assert _frame(sample, header, True) == sample.data

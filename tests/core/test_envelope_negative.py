@@ -1,8 +1,9 @@
 """Negative tests: every way an envelope can be malformed or tampered with is refused.
 
 Structural defects raise MalformedBackup from parse(); everything else raises UnlockFailed with
-its one message. Edited headers are re-framed with a *valid* header MAC and payload under the
-real backup key (tests/vectors/generate.py:frame), so the only defect is the one named.
+its one message. Edited headers are re-framed with a *valid* header MAC, payload and (v2) tags
+under the real keys (tests/vectors/vector_cases.py:Built.reframe), so the only defect is the one
+named. The samples are version 2; the framing and tampering sweeps run on version 1 too.
 """
 
 from __future__ import annotations
@@ -12,45 +13,53 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import generate as gen
 import pytest
+import vector_support as gen
+from invalid_cases import sealed_like
+from vector_cases import Built, built, library_context
 
 from walletbackup import envelope
 from walletbackup.canonical import b64encode
+from walletbackup.envelope import crypto
 from walletbackup.errors import MalformedBackup, UnlockFailed
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-ONE = gen.built("client_one_stanza")
-THREE = gen.built("client_three_stanzas")
-KMS = gen.built("custodian_kms")
+ONE = built("client_one_stanza")
+THREE = built("client_three_stanzas")
+KMS = built("custodian_kms")
+SAMPLES_V1 = {name: built(name, 1) for name in ("client_one_stanza", "custodian_kms")}
 SECRET = ONE.secrets[0]
-ENVELOPE_ID = bytes.fromhex(ONE.vector["expected"]["envelope_id"])
 
 
 def _open(data: bytes, secret: bytes = SECRET, index: int = 0) -> bytes:
     env = envelope.parse(data)
-    return envelope.open_with_key(env, envelope.unwrap_key(env, env.stanzas[index], secret))
+    return envelope.open_with_key(env, envelope.unlock(env, env.stanzas[index], secret)).share
 
 
-def _open_kms(data: bytes) -> bytes:
+def _open_kms(data: bytes, sample: Built = KMS) -> bytes:
     env = envelope.parse(data)
-    provider = gen.FixedKeyKms(KMS.kms_key, gen.Replay(b""))
-    return envelope.open_with_key(env, envelope.unwrap_key_kms(env, env.stanzas[0], provider))
+    assert sample.kms_key is not None
+    provider = gen.FixedKeyKms(sample.kms_key, gen.Replay(b""))
+    key = envelope.unwrap_key_kms(env, env.stanzas[0], provider)
+    return envelope.open_with_key(env, key).share
 
 
-def _reframe(sample: Any, edit: Callable[[dict[str, Any]], None]) -> bytes:
-    header = gen.header_of(sample.data)
-    edit(header)
-    return _frame(sample, gen.canon(header))
+def _open_sample(sample: Built, data: bytes) -> bytes:
+    if sample.kms_key is not None:
+        return _open_kms(data, sample)
+    return _open(data, sample.secrets[0])
 
 
-def _frame(sample: Any, header: bytes, envelope_id: bytes | None = None) -> bytes:
-    eid = envelope_id or bytes.fromhex(sample.vector["expected"]["envelope_id"])
-    return gen.frame(header, sample.backup_key, eid, sample.share)
+def _reframe(sample: Built, edit: Callable[[dict[str, Any]], None], **options: Any) -> bytes:
+    return sample.edited(edit, **options)
 
 
-def _text(sample: Any = ONE) -> str:
+def _frame(sample: Built, header: bytes) -> bytes:
+    return sample.reframe_bytes(header)
+
+
+def _text(sample: Built = ONE) -> str:
     return gen.canon(gen.header_of(sample.data)).decode()
 
 
@@ -74,8 +83,10 @@ def _unlock_fails(open_: Callable[[], bytes]) -> None:
 
 
 def test_reframed_sample_still_opens() -> None:
-    # The re-framing helper itself is sound: an unedited header re-framed opens.
-    assert _open(_reframe(ONE, lambda h: None)) == ONE.share
+    # The re-framing helper itself is sound: an unedited header re-framed is the sample.
+    assert _reframe(ONE, lambda h: None) == ONE.data
+    assert _reframe(THREE, lambda h: None) == THREE.data
+    assert _reframe(KMS, lambda h: None) == KMS.data
 
 
 # --- prefix and framing -------------------------------------------------------------------------
@@ -90,9 +101,16 @@ def test_magic_mangled_by_text_mode() -> None:
     _malformed(ONE.data.replace(b"\r\n", b"\n", 1), "wrong magic")
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_wrong_version(version: int) -> None:
     _malformed(ONE.data[:8] + bytes([version]) + ONE.data[9:], f"version {version}")
+
+
+def test_version_byte_must_match_the_header() -> None:
+    # A v2 header under version 1 has unknown keys; a v1 header under version 2 lacks some.
+    _malformed(ONE.data[:8] + b"\x01" + ONE.data[9:], "unknown key")
+    v1 = SAMPLES_V1["client_one_stanza"].data
+    _malformed(v1[:8] + b"\x02" + v1[9:], "missing")
 
 
 @pytest.mark.parametrize("suite", [0, 2, 255])
@@ -100,11 +118,12 @@ def test_unknown_suite(suite: int) -> None:
     _malformed(ONE.data[:9] + bytes([suite]) + ONE.data[10:], f"suite {suite}")
 
 
-def test_truncation_at_every_offset() -> None:
+@pytest.mark.parametrize("sample", [ONE, SAMPLES_V1["client_one_stanza"]], ids=["v2", "v1"])
+def test_truncation_at_every_offset(sample: Built) -> None:
     survivors = []
-    for end in range(len(ONE.data)):
+    for end in range(len(sample.data)):
         try:
-            envelope.parse(ONE.data[:end])
+            envelope.parse(sample.data[:end])
         except MalformedBackup:
             continue
         survivors.append(end)
@@ -140,14 +159,27 @@ def test_header_of_exactly_65536_bytes_parses() -> None:
         size = min(envelope.MAX_ARGS, room + 2)
         stanza["args"] = gen.args_of_size(size)
         room -= size - 2
-    data = _frame(ONE, gen.canon(header))
+    data = ONE.reframe(header)
     assert int.from_bytes(data[10:14], "big") == envelope.MAX_HEADER
     assert len(envelope.parse(data).stanzas) == 16
 
 
-@pytest.mark.parametrize("length", [0, 16, 65553, 2**32 - 1])
+@pytest.mark.parametrize(
+    "length", [0, envelope.MIN_PAYLOAD - 1, envelope.MAX_PAYLOAD + 1, 2**32 - 1]
+)
 def test_payload_len_out_of_range(length: int) -> None:
     _malformed(_set_u32(ONE.data, _header_end(ONE.data) + 32, length), "payload length")
+
+
+@pytest.mark.parametrize("length", [envelope.MIN_PAYLOAD_V1 - 1, envelope.MAX_PAYLOAD_V1 + 1])
+def test_v1_payload_len_keeps_v1_bounds(length: int) -> None:
+    v1 = SAMPLES_V1["client_one_stanza"].data
+    _malformed(_set_u32(v1, _header_end(v1) + 32, length), "payload length")
+
+
+def test_payload_limits_hold_a_full_auth_key_list_and_the_largest_share() -> None:
+    assert envelope.MAX_PAYLOAD == 1 + 16 * 48 + envelope.MAX_SHARE + 16
+    assert envelope.MAX_PAYLOAD - envelope.MAX_PAYLOAD_V1 == 1 + envelope.MAX_STANZAS * 48
 
 
 @pytest.mark.parametrize(("delta", "match"), [(1, "truncated"), (-1, "trailing")])
@@ -242,12 +274,13 @@ def _set_field(where: str, key: str, value: Any) -> Callable[[dict[str, Any]], N
         ("stanza", "ephemeral", 33),
         ("stanza", "wrapped_key", 47),
         ("stanza", "wrapped_key", 49),
+        ("stanza", "tag", 31),
+        ("stanza", "tag", 33),
     ],
 )
 def test_wrong_fixed_length(where: str, key: str, size: int) -> None:
-    _malformed(
-        _reframe(ONE, _set_field(where, key, b64encode(bytes(size)))), f"expected .* got {size}"
-    )
+    edit = _set_field(where, key, b64encode(bytes(size)))
+    _malformed(_reframe(ONE, edit, retag=False), f"expected .* got {size}")
 
 
 @pytest.mark.parametrize(
@@ -257,10 +290,15 @@ def test_unknown_key(where: str, key: str) -> None:
     _malformed(_reframe(ONE, _set_field(where, key, "1")), "unknown key")
 
 
-def test_unknown_key_in_kms_stanza() -> None:
-    _malformed(
-        _reframe(KMS, _set_field("stanza", "ephemeral", b64encode(bytes(32)))), "unknown key"
-    )
+@pytest.mark.parametrize("key", ["ephemeral", "tag"])
+def test_unknown_key_in_kms_stanza(key: str) -> None:
+    _malformed(_reframe(KMS, _set_field("stanza", key, b64encode(bytes(32)))), "unknown key")
+
+
+@pytest.mark.parametrize(("where", "key"), [("context", "revision"), ("stanza", "tag")])
+def test_v2_fields_are_unknown_in_v1(where: str, key: str) -> None:
+    value = 1 if key == "revision" else b64encode(bytes(32))
+    _malformed(_reframe(SAMPLES_V1["client_one_stanza"], _set_field(where, key, value)), "unknown")
 
 
 @pytest.mark.parametrize(
@@ -273,10 +311,12 @@ def test_unknown_key_in_kms_stanza() -> None:
         ("context", "backup_set_id"),
         ("context", "share_role"),
         ("context", "key_epoch"),
+        ("context", "revision"),
         ("stanza", "args"),
         ("stanza", "ephemeral"),
         ("stanza", "id"),
         ("stanza", "recipient"),
+        ("stanza", "tag"),
         ("stanza", "type"),
         ("stanza", "wrapped_key"),
     ],
@@ -301,6 +341,9 @@ def test_missing_key(where: str, key: str) -> None:
         ("key_epoch", -1, "key_epoch"),
         ("key_epoch", "1", "key_epoch"),
         ("key_epoch", [1], "key_epoch"),
+        ("revision", -1, "revision"),
+        ("revision", "1", "revision"),
+        ("revision", [1], "revision"),
         ("share_role", "server", "share_role"),
         ("share_role", "Client", "share_role"),
         ("share_commitment", "", "share_commitment"),
@@ -310,6 +353,12 @@ def test_missing_key(where: str, key: str) -> None:
 )
 def test_bad_context_field(key: str, value: Any, match: str) -> None:
     _malformed(_reframe(ONE, _set_field("context", key, value)), match)
+
+
+@pytest.mark.parametrize("revision", [0, 2**53 - 1])
+def test_context_revision_limits_accepted(revision: int) -> None:
+    data = _reframe(ONE, _set_field("context", "revision", revision))
+    assert envelope.parse(data).context.revision == revision
 
 
 @pytest.mark.parametrize("wallet_id", ["w" * 128, "é" * 64, "wallet with spaces", "ü"])
@@ -428,13 +477,14 @@ def test_kms_wrapped_key_size(size: int) -> None:
 # --- tampering ----------------------------------------------------------------------------------
 
 
-def test_bit_flip_at_every_byte_never_opens() -> None:
+@pytest.mark.parametrize("sample", [ONE, SAMPLES_V1["client_one_stanza"]], ids=["v2", "v1"])
+def test_bit_flip_at_every_byte_never_opens(sample: Built) -> None:
     outcomes: dict[str, int] = {}
-    for offset in range(len(ONE.data)):
+    for offset in range(len(sample.data)):
         for bit in (0x01, 0x80):
-            flipped = ONE.data[:offset] + bytes([ONE.data[offset] ^ bit]) + ONE.data[offset + 1 :]
+            flipped = gen.flip(sample.data, offset, bit)
             try:
-                _open(flipped)
+                _open(flipped, sample.secrets[0])
             except (MalformedBackup, UnlockFailed) as exc:
                 outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
             else:
@@ -442,11 +492,11 @@ def test_bit_flip_at_every_byte_never_opens() -> None:
     assert set(outcomes) == {"MalformedBackup", "UnlockFailed"}
 
 
-def test_bit_flip_at_every_byte_of_custodian_envelope_never_opens() -> None:
-    for offset in range(len(KMS.data)):
-        flipped = KMS.data[:offset] + bytes([KMS.data[offset] ^ 0x01]) + KMS.data[offset + 1 :]
+@pytest.mark.parametrize("sample", [KMS, SAMPLES_V1["custodian_kms"]], ids=["v2", "v1"])
+def test_bit_flip_at_every_byte_of_custodian_envelope_never_opens(sample: Built) -> None:
+    for offset in range(len(sample.data)):
         with pytest.raises((MalformedBackup, UnlockFailed)):
-            _open_kms(flipped)
+            _open_kms(gen.flip(sample.data, offset), sample)
 
 
 def test_wrong_secret_and_tampering_fail_identically() -> None:
@@ -462,7 +512,10 @@ def test_wrong_secret_and_tampering_fail_identically() -> None:
     assert {type(e) for e in errors} == {UnlockFailed}
     assert {str(e) for e in errors} == {UnlockFailed.MESSAGE}
     assert {e.args for e in errors} == {(UnlockFailed.MESSAGE,)}
-    assert all(e.__cause__ is None and e.__suppress_context__ for e in errors[1:])
+    # Nothing internal (an InvalidTag, which step failed) rides along on the error.
+    assert all(
+        e.__cause__ is None and (e.__context__ is None or e.__suppress_context__) for e in errors
+    )
 
 
 def _flip_last(data: bytes) -> bytes:
@@ -470,10 +523,9 @@ def _flip_last(data: bytes) -> bytes:
 
 
 def _sealed_like(envelope_id: bytes, backup_key: bytes) -> bytes:
-    data: bytes = gen.sealed_like(
+    return sealed_like(
         ONE, envelope_id=envelope_id, backup_key=backup_key, ephemeral=bytes(range(32))
     )
-    return data
 
 
 def test_stanza_transplanted_from_other_envelope_fails() -> None:
@@ -489,40 +541,36 @@ def test_stanza_rewrapped_to_second_key_fails_at_header_mac() -> None:
     env = envelope.parse(data)
     assert env.stanzas[0].id == bytes.fromhex(THREE.vector["recipients"][0]["id"])
     # The first method opens the edited envelope normally: it is valid under the first key.
-    assert (
-        envelope.open_with_key(env, envelope.unwrap_key(env, env.stanzas[0], THREE.secrets[0]))
-        == THREE.share
-    )
-    # The second method's stanza unwraps (its AAD is right) and yields the second key ...
-    key = envelope.unwrap_key(env, env.stanzas[1], THREE.secrets[1])
+    assert _open(data, THREE.secrets[0]) == THREE.share
+    # The second method's stanza unwraps (its tag and AAD are right) and yields the second key ...
+    key = envelope.unlock(env, env.stanzas[1], THREE.secrets[1])
     assert key == second_key
     # ... and the header MAC, which commits to the first key, refuses it.
     _unlock_fails(lambda: envelope.open_with_key(env, key))
 
 
 def _salamander(second_key: bytes) -> bytes:
-    """THREE, its second stanza re-wrapped to ``second_key``; MAC and payload under the first."""
-    vector = THREE.vector
-    ctx = vector["context"]
-    context = envelope.Context(
-        ctx["wallet_id"], bytes.fromhex(ctx["backup_set_id"]), ctx["share_role"], ctx["key_epoch"]
-    )
-    r = vector["recipients"][1]
+    """THREE, its second stanza re-wrapped to ``second_key``; MAC, payload and tags under the
+    first key (made by whoever holds every auth key and the first backup key)."""
+    r = THREE.vector["recipients"][1]
     recipient = envelope.Recipient(
-        r["type"], bytes.fromhex(r["id"]), r["args"], bytes.fromhex(r["recipient"])
+        r["type"],
+        bytes.fromhex(r["id"]),
+        r["args"],
+        bytes.fromhex(r["recipient"]),
+        bytes.fromhex(r["auth_key"]),
     )
-    eid = bytes.fromhex(vector["expected"]["envelope_id"])
     other, _ = envelope.seal(
-        context,
+        library_context(THREE.vector["context"]),
         b"evil share",
         [recipient],
-        envelope_id=eid,
+        envelope_id=THREE.envelope_id,
         backup_key=second_key,
         rng=gen.Replay(bytes(range(32))),
     )
     header = gen.header_of(THREE.data)
     header["stanzas"][1] = gen.header_of(other)["stanzas"][0]
-    return _frame(THREE, gen.canon(header))
+    return THREE.reframe(header)
 
 
 def test_payload_swapped_between_envelopes_fails() -> None:
@@ -545,11 +593,17 @@ def test_header_mac_swapped_between_envelopes_fails() -> None:
         ("wallet_id", "wallet-2"),
         ("backup_set_id", b64encode(bytes(16))),
         ("key_epoch", 1),
+        ("revision", 2),
         ("share_commitment", b64encode(bytes(32))),
     ],
 )
-def test_context_field_changed_fails(key: str, value: Any) -> None:
-    _unlock_fails(lambda: _open(_reframe(ONE, _set_field("context", key, value))))
+@pytest.mark.parametrize("retag", [True, False], ids=["retagged", "tags_kept"])
+def test_context_field_changed_fails(key: str, value: Any, retag: bool) -> None:
+    # Kept tags fail at the tag; re-made tags (every auth key known) at the wrapped key's AAD.
+    edited = _reframe(ONE, _set_field("context", key, value), retag=retag)
+    _unlock_fails(
+        lambda: envelope.unlock(envelope.parse(edited), envelope.parse(edited).stanzas[0], SECRET)
+    )
 
 
 def test_context_field_changed_in_custodian_envelope_fails() -> None:
@@ -567,7 +621,7 @@ def test_share_role_changed_to_client_is_malformed() -> None:
 def test_envelope_id_changed_fails() -> None:
     new_id = bytes([5]) * 32
     header = dict(gen.header_of(ONE.data), envelope_id=b64encode(new_id))
-    _unlock_fails(lambda: _open(_frame(ONE, gen.canon(header), new_id)))
+    _unlock_fails(lambda: _open(ONE.reframe(header, envelope_id=new_id)))
 
 
 @pytest.mark.parametrize(
@@ -594,6 +648,134 @@ def test_wrong_kms_key_fails() -> None:
     env = envelope.parse(KMS.data)
     provider = gen.FixedKeyKms(bytes(32), gen.Replay(b""))
     _unlock_fails(lambda: envelope.unwrap_key_kms(env, env.stanzas[0], provider))
+
+
+# --- version 2: stanza tags and the auth-key list ------------------------------------------------
+
+
+def _with_tag_flipped(sample: Built, index: int) -> bytes:
+    tag = gen.unb64u(gen.header_of(sample.data)["stanzas"][index]["tag"])
+    assert tag is not None
+    return _reframe(
+        sample, lambda h: h["stanzas"][index].update(tag=b64encode(gen.flip(tag, 5))), retag=False
+    )
+
+
+def _attacker(seed: bytes) -> tuple[envelope.Recipient, bytes]:
+    secret = gen.sha256(b"attacker secret " + seed)
+    stanza_id = gen.sha256(b"attacker stanza " + seed)[:16]
+    return envelope.Recipient.from_secret("password", stanza_id, {}, secret), secret
+
+
+def test_unlock_checks_the_tag_before_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    used: list[str] = []
+    real_unwrap, real_private = crypto._unwrap, crypto._stanza_private_key
+
+    def unwrap(*args: Any) -> bytes:
+        used.append("unwrap")
+        return real_unwrap(*args)
+
+    def private(*args: Any) -> Any:
+        used.append("recipient key")
+        return real_private(*args)
+
+    monkeypatch.setattr(crypto, "_unwrap", unwrap)
+    monkeypatch.setattr(crypto, "_stanza_private_key", private)
+    refused = [
+        (_with_tag_flipped(ONE, 0), SECRET),
+        (ONE.data, bytes(32)),
+        (gen.flip(ONE.data, len(ONE.data) - 1), SECRET),
+        (_reframe(ONE, _set_field("context", "wallet_id", "wallet-2"), retag=False), SECRET),
+    ]
+    for data, secret in refused:
+        env = envelope.parse(data)
+        _unlock_fails(lambda: envelope.unlock(env, env.stanzas[0], secret))  # noqa: B023
+    assert used == []
+    env = envelope.parse(ONE.data)
+    assert envelope.unlock(env, env.stanzas[0], SECRET) == ONE.backup_key
+    assert used == ["unwrap", "recipient key"]
+
+
+@pytest.mark.parametrize("index", [1, 2])
+def test_open_checks_every_stanza_tag(index: int) -> None:
+    data = _with_tag_flipped(THREE, index)
+    env = envelope.parse(data)
+    key = envelope.unlock(env, env.stanzas[0], THREE.secrets[0])  # its own tag is intact
+    _unlock_fails(lambda: envelope.open_with_key(env, key))
+    _unlock_fails(lambda: envelope.unlock(env, env.stanzas[index], THREE.secrets[index]))
+
+
+@pytest.mark.parametrize(
+    "stanzas", [[0, 1], [0, 2], [1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 1, 2, 0]], ids=str
+)
+def test_stanzas_removed_reordered_or_added_after_sealing_fail(stanzas: list[int]) -> None:
+    original = gen.header_of(THREE.data)["stanzas"]
+    attacker = gen.header_of(
+        envelope.seal(library_context(THREE.vector["context"]), b"x", [_attacker(b"1")[0]])[0]
+    )["stanzas"][0]
+
+    def edit(h: dict[str, Any]) -> None:
+        h["stanzas"] = [
+            original[i] if position < 3 else attacker for position, i in enumerate(stanzas)
+        ]
+
+    env = envelope.parse(_reframe(THREE, edit, retag=False))
+    for stanza in env.stanzas:
+        if stanza.id in THREE.auth_keys:
+            secret = THREE.secrets[list(THREE.auth_keys).index(stanza.id)]
+            _unlock_fails(lambda: envelope.unlock(env, stanza, secret))  # noqa: B023
+
+
+def test_forged_envelope_around_a_chosen_share_fails_the_tag() -> None:
+    """The v1 attack: whoever writes the store seals a new envelope to the victim's public
+    recipient key, under a backup key they choose (so the header MAC is theirs to make)."""
+    genuine = envelope.parse(ONE.data)
+    (stanza,) = genuine.stanzas
+    for guess in (bytes(32), gen.sha256(b"guess"), gen.sha256(stanza.recipient or b"")):
+        forged, _ = envelope.seal(
+            genuine.context, b"chosen share", [envelope.Recipient.from_stanza(stanza, guess)]
+        )
+        _unlock_fails(lambda: _open(forged))  # noqa: B023
+
+
+def test_forged_envelope_with_an_extra_recipient_fails_the_tag() -> None:
+    genuine = envelope.parse(ONE.data)
+    attacker, attacker_secret = _attacker(b"2")
+    victim = envelope.Recipient.from_stanza(genuine.stanzas[0], bytes(32))
+    forged, _ = envelope.seal(genuine.context, ONE.share, [victim, attacker])
+    _unlock_fails(lambda: _open(forged))
+    assert _open(forged, attacker_secret, 1) == ONE.share  # the attacker's own stanza is theirs
+
+
+def test_payload_auth_key_list_must_name_the_method_stanzas() -> None:
+    one_id = bytes.fromhex(ONE.vector["recipients"][0]["id"])
+    entry = (one_id, ONE.auth_keys[one_id])
+    for entries in ([], [entry, entry], [(bytes(16), entry[1])], [(one_id, bytes(32))]):
+        data = ONE.reframe(gen.header_of(ONE.data), entries=entries)
+        env = envelope.parse(data)
+        key = envelope.unlock(env, env.stanzas[0], SECRET)
+        _unlock_fails(lambda: envelope.open_with_key(env, key))  # noqa: B023
+
+
+def test_payload_share_over_the_limit_fails() -> None:
+    one_id = bytes.fromhex(ONE.vector["recipients"][0]["id"])
+    share = bytes(envelope.MAX_SHARE + 1)
+    data = ONE.reframe(gen.header_of(ONE.data), share=share)
+    env = envelope.parse(data)  # the payload length is within bounds (fewer than 16 entries)
+    assert len(env.payload) == 1 + 48 + len(share) + 16
+    assert env.method_stanzas[0].id == one_id
+    key = envelope.unlock(env, env.stanzas[0], SECRET)
+    _unlock_fails(lambda: envelope.open_with_key(env, key))
+
+
+def test_retagging_needs_only_the_auth_keys_not_the_secrets() -> None:
+    # What makes add/remove after one unlock possible: the auth keys from the payload suffice.
+    opened = envelope.open_with_key(envelope.parse(THREE.data), THREE.backup_key)
+    env = envelope.parse(THREE.data)
+    kept = [envelope.Recipient.from_stanza(s, opened.auth_keys[s.id]) for s in env.stanzas[1:]]
+    data, _ = envelope.seal(env.context, opened.share, kept)
+    for index, secret in enumerate(THREE.secrets[1:]):
+        assert _open(data, secret, index) == THREE.share
 
 
 # --- armor --------------------------------------------------------------------------------------
@@ -694,5 +876,7 @@ def test_dearmor_rejects_bytes() -> None:
 
 def test_sample_is_the_committed_vector() -> None:
     # The text edits above rely on the sample being exactly the committed vector.
-    committed = json.loads((VECTORS / "envelope_v1.json").read_text(encoding="utf-8"))
-    assert committed["vectors"][0]["expected"]["envelope"] == ONE.data.hex()
+    for version, sample in ((2, ONE), (1, SAMPLES_V1["client_one_stanza"])):
+        path = VECTORS / f"envelope_v{version}.json"
+        committed = json.loads(path.read_text(encoding="utf-8"))
+        assert committed["vectors"][0]["expected"]["envelope"] == sample.data.hex()

@@ -7,7 +7,14 @@ import struct
 import pytest
 from e2e_support import FAST, PASSWORD
 
-from walletbackup import MalformedBackup, UnlockFailed, WalletBackup, envelope
+from walletbackup import (
+    MalformedBackup,
+    MethodContext,
+    UnlockFailed,
+    WalletBackup,
+    envelope,
+    plugins,
+)
 from walletbackup.kms_local import LocalKms
 from walletbackup.state import WalletState
 
@@ -96,18 +103,15 @@ def test_audit_event_hook_receives_every_operation_without_secrets(wb: WalletBac
 
 
 def test_a_forged_client_envelope_is_refused_on_recovery(wb_self: WalletBackup) -> None:
-    """The documented limit of public recipients, and what catches it: the share commitment.
-
-    A forger who can write where the application keeps its cipher text re-seals a share of their
-    choice to the wallet's real recipient keys, copying the context (wallet, backup set, epoch,
-    commitment) from the public header. The password opens it; the commitment, keyed from the
-    custodian share the forger cannot read, does not match.
-    """
+    """A forger who can write where the application keeps its cipher text re-seals a share of
+    their choice to the wallet's real recipient keys, copying the context (wallet, backup set,
+    epoch, commitment) from the public header. Without the method's auth key they cannot tag the
+    stanza, so the password refuses it before unwrapping anything."""
     real = wb_self.backup_wallet(
         "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
     )
     genuine = envelope.parse(real.cipher_text)
-    recipients = [envelope.Recipient.from_stanza(s) for s in genuine.stanzas]
+    recipients = [envelope.Recipient.from_stanza(s, bytes(32)) for s in genuine.stanzas]
     forged, _ = envelope.seal(genuine.context, b"attacker's share", recipients)
     with pytest.raises(UnlockFailed):
         wb_self.recover_wallet("w", method="password", password=PASSWORD, cipher_text=forged)
@@ -117,6 +121,34 @@ def test_a_forged_client_envelope_is_refused_on_recovery(wb_self: WalletBackup) 
         "w", method="password", password=PASSWORD, cipher_text=real.cipher_text
     )
     assert got.client_share == CLIENT
+
+
+def test_a_client_envelope_forged_with_the_auth_keys_fails_the_share_commitment(
+    wb_self: WalletBackup,
+) -> None:
+    """Whoever held a method's secret (a removed method's former holder) can tag a forged
+    envelope; the share commitment, keyed from the custodian share they cannot read, still
+    refuses the forged share on recovery."""
+    real = wb_self.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    genuine = envelope.parse(real.cipher_text)
+    (stanza,) = genuine.stanzas
+    ctx = MethodContext("w", genuine.context.backup_set_id.hex(), genuine.envelope_id.hex(), "")
+    secret = plugins.get_method("password")(password=PASSWORD).unlock(stanza.args, ctx)
+    auth_key = envelope.stanza_auth_key(secret, stanza.id)
+    forged, _ = envelope.seal(
+        genuine.context, b"attacker's share", [envelope.Recipient.from_stanza(stanza, auth_key)]
+    )
+    env = envelope.parse(forged)  # a well-tagged envelope: the password opens it...
+    assert envelope.open_with_key(env, envelope.unlock(env, env.stanzas[0], secret)).share == (
+        b"attacker's share"
+    )
+    # ...and recovery, which knows both shares, refuses it.
+    with pytest.raises(UnlockFailed):
+        wb_self.recover_wallet("w", method="password", password=PASSWORD, cipher_text=forged)
+    with pytest.raises(UnlockFailed):
+        wb_self.verify_backup("w", method="password", password=PASSWORD, cipher_text=forged)
 
 
 def test_share_commitment_reveals_nothing_without_the_custodian_share() -> None:
