@@ -8,7 +8,7 @@ import pytest
 from e2e_support import FAST, PASSWORD
 
 from walletbackup import MalformedBackup, UnlockFailed, WalletBackup, envelope
-from walletbackup.kms_local import LocalKms
+from walletbackup.kms import LocalKms
 from walletbackup.state import WalletState
 
 CLIENT, CUSTODIAN = b"client share", b"custodian share"
@@ -44,7 +44,7 @@ def _custodian_header(wb: WalletBackup) -> bytes:
 
 def test_new_backups_use_the_rotated_key(paths: dict[str, str]) -> None:
     kms = LocalKms(paths["kms"])
-    kms.stanza_args()
+    kms.create_key()
     kms.rotate()
     with WalletBackup(store=paths["store"], kms=kms) as wb:
         wb.backup_wallet(

@@ -37,7 +37,7 @@ from .errors import (
     UnlockFailed,
     WalletBackupError,
 )
-from .kms import KmsProvider
+from .kms import KmsKeyMissing, KmsProvider
 from .methods import BackupMethod, MethodContext
 from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, DiscardItem, MethodStatus, Revision, StanzaRef, WalletState, now
@@ -621,7 +621,15 @@ class WalletBackup:
         _check_commitment(custodian_env, change.share, custodian)
 
     def _seal_custodian(self, context: Context, share: bytes) -> bytes:
-        recipient = KmsRecipient(os.urandom(ID_BYTES), self.kms.stanza_args(), self.kms)
+        try:
+            args = self.kms.stanza_args()
+        except KmsKeyMissing:
+            # Only a store with no wallet may get a new key: anywhere else the key was lost.
+            if next(self.store.wallets(), None) is not None:
+                raise
+            self.kms.create_key()
+            args = self.kms.stanza_args()
+        recipient = KmsRecipient(os.urandom(ID_BYTES), args, self.kms)
         data, _ = envelope.seal(context, share, [recipient])
         return data
 
