@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -14,7 +16,7 @@ import platformdirs
 import pytest
 
 from walletbackup.errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
-from walletbackup.kms_local import LocalKms
+from walletbackup.kms import KeyInfo, KmsKeyMissing, LocalKms
 
 AAD = b"custodian envelope header"
 CHILD_TIMEOUT = 60
@@ -31,7 +33,10 @@ def key_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kms(key_path: Path) -> LocalKms:
-    return make_kms(key_path)
+    """A provider whose key file has been created."""
+    kms = make_kms(key_path)
+    kms.create_key()
+    return kms
 
 
 def file_keys(path: Path) -> list[bytes]:
@@ -39,13 +44,38 @@ def file_keys(path: Path) -> list[bytes]:
     return [base64.b64decode(key) for key in document["versions"].values()]
 
 
-def test_constructor_creates_nothing(kms: LocalKms, key_path: Path) -> None:
-    assert kms.path == key_path
+def fingerprint_of(key: bytes) -> str:
+    """docs/plugins.md's fingerprint, computed here independently of the library."""
+    return hmac.new(key, b"walletbackup/kms-fingerprint", hashlib.sha256).digest()[:16].hex()
+
+
+def test_constructor_creates_nothing(key_path: Path) -> None:
+    assert make_kms(key_path).path == key_path
     assert not key_path.parent.exists()
 
 
-def test_first_use_creates_key_file_0600_in_dir_0700(kms: LocalKms, key_path: Path) -> None:
-    kms.stanza_args()
+@pytest.mark.parametrize(
+    "operation",
+    ["stanza_args", "key_info", "rotate", "retire", "wrap", "unwrap"],
+)
+def test_no_operation_but_create_key_makes_a_key(key_path: Path, operation: str) -> None:
+    kms = make_kms(key_path)
+    args = {"provider": "local", "key_id": "0123456789abcdef0123456789abcdef", "version": 1}
+    calls = {
+        "stanza_args": kms.stanza_args,
+        "key_info": kms.key_info,
+        "rotate": kms.rotate,
+        "retire": lambda: kms.retire(2),
+        "wrap": lambda: kms.wrap(os.urandom(32), AAD, args),
+        "unwrap": lambda: kms.unwrap(bytes(60), AAD, args),
+    }
+    with pytest.raises(KmsKeyMissing, match=f"{key_path} does not exist"):
+        calls[operation]()
+    assert not key_path.parent.exists(), "a missing key must leave no trace"
+
+
+def test_create_key_makes_key_file_0600_in_dir_0700(key_path: Path) -> None:
+    info = make_kms(key_path).create_key()
     assert key_path.stat().st_mode & 0o777 == 0o600
     assert key_path.parent.stat().st_mode & 0o777 == 0o700
     document = json.loads(key_path.read_bytes())
@@ -53,6 +83,64 @@ def test_first_use_creates_key_file_0600_in_dir_0700(kms: LocalKms, key_path: Pa
     assert document["current"] == 1
     assert len(bytes.fromhex(document["key_id"])) == 16
     assert [len(key) for key in file_keys(key_path)] == [32]
+    assert info == KeyInfo(
+        provider="local",
+        key_id=document["key_id"],
+        current=1,
+        versions=(1,),
+        fingerprint=fingerprint_of(file_keys(key_path)[0]),
+    )
+
+
+def test_create_key_never_overwrites(kms: LocalKms, key_path: Path) -> None:
+    before = key_path.read_bytes()
+    key_id = kms.key_info().key_id
+    with pytest.raises(StorageError, match=f"{key_path} already holds local KMS key {key_id}"):
+        make_kms(key_path).create_key()
+    assert key_path.read_bytes() == before
+
+
+def test_create_key_never_overwrites_a_malformed_file(key_path: Path) -> None:
+    key_path.parent.mkdir(mode=0o700)
+    key_path.write_bytes(b"{damaged")
+    key_path.chmod(0o600)
+    with pytest.raises(StorageError, match="is malformed"):
+        make_kms(key_path).create_key()
+    assert key_path.read_bytes() == b"{damaged"
+
+
+def test_deleted_key_file_is_missing_not_replaced(kms: LocalKms, key_path: Path) -> None:
+    args = kms.stanza_args()
+    blob = kms.wrap(os.urandom(32), AAD, args)
+    key_path.unlink()
+    with pytest.raises(KmsKeyMissing) as raised:
+        make_kms(key_path).unwrap(blob, AAD, args)
+    message = str(raised.value)
+    assert str(key_path) in message
+    assert args["key_id"] in message
+    assert "restore it from your backup of that file" in message
+    with pytest.raises(KmsKeyMissing, match=f"{key_path} does not exist"):
+        kms.wrap(os.urandom(32), AAD, args)
+    with pytest.raises(KmsKeyMissing):
+        kms.stanza_args()
+    assert not key_path.exists()
+
+
+def test_key_info_fingerprint_compares_copies_without_the_key(
+    kms: LocalKms, key_path: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy" / "custodian.key"
+    copy.parent.mkdir(mode=0o700)
+    copy.write_bytes(key_path.read_bytes())
+    copy.chmod(0o600)
+    info = kms.key_info()
+    assert make_kms(copy).key_info() == info
+    assert info.fingerprint == fingerprint_of(file_keys(key_path)[0])
+    kms.rotate()
+    rotated = kms.key_info()
+    assert rotated.fingerprint == fingerprint_of(file_keys(key_path)[1])
+    assert rotated.fingerprint != info.fingerprint
+    assert make_kms(copy).key_info().fingerprint == info.fingerprint  # the copy is behind
 
 
 def test_stanza_args_name_provider_key_and_version(kms: LocalKms, key_path: Path) -> None:
@@ -111,6 +199,7 @@ def test_blob_of_wrong_length_fails_to_unlock(kms: LocalKms, length: int) -> Non
 
 def test_envelope_from_another_key_file_names_both_key_ids(kms: LocalKms, tmp_path: Path) -> None:
     other = make_kms(tmp_path / "other" / "custodian.key")
+    other.create_key()
     other_args = other.stanza_args()
     blob = other.wrap(os.urandom(32), AAD, other_args)
     own_key_id = kms.stanza_args()["key_id"]
@@ -145,10 +234,12 @@ def test_malformed_stanza_args_are_rejected(kms: LocalKms, change: dict[str, obj
         kms.unwrap(blob, AAD, {**args, **change})
 
 
-def test_unwrap_without_key_file_says_where_it_looked(kms: LocalKms, key_path: Path) -> None:
-    args = make_kms(key_path.parent.parent / "elsewhere.key").stanza_args()
-    with pytest.raises(StorageError, match=f"{key_path} does not exist"):
-        kms.unwrap(bytes(60), AAD, args)
+def test_unwrap_without_key_file_says_where_it_looked(key_path: Path) -> None:
+    elsewhere = make_kms(key_path.parent.parent / "elsewhere.key")
+    elsewhere.create_key()
+    args = elsewhere.stanza_args()
+    with pytest.raises(KmsKeyMissing, match=f"{key_path} does not exist"):
+        make_kms(key_path).unwrap(bytes(60), AAD, args)
     assert not key_path.exists()
 
 
@@ -164,6 +255,68 @@ def test_rotate_keeps_old_versions_and_wraps_under_the_new(kms: LocalKms, key_pa
     assert kms.unwrap(new_blob, AAD, new_args) == new_key
     assert key_path.stat().st_mode & 0o777 == 0o600
     assert len(set(file_keys(key_path))) == 2
+
+
+def test_retire_drops_old_versions_and_refuses_their_envelopes(
+    kms: LocalKms, key_path: Path
+) -> None:
+    old_key = os.urandom(32)
+    old_args = kms.stanza_args()
+    old_blob = kms.wrap(old_key, AAD, old_args)
+    kms.rotate()
+    assert kms.rotate() == 3
+    new_key = os.urandom(32)
+    new_args = kms.stanza_args()
+    new_blob = kms.wrap(new_key, AAD, new_args)
+    kept = file_keys(key_path)[2]
+    assert kms.retire(3) == (1, 2)
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert file_keys(key_path) == [kept]
+    assert kms.key_info().versions == (3,)
+    with pytest.raises(UnlockFailed) as raised:
+        make_kms(key_path).unwrap(old_blob, AAD, old_args)
+    assert f"version 1 of local KMS key {old_args['key_id']}, which was retired" in str(
+        raised.value
+    )
+    assert "keeps versions 3 and above" in str(raised.value)
+    assert make_kms(key_path).unwrap(new_blob, AAD, new_args) == new_key
+    assert kms.retire(3) == ()
+    assert kms.rotate() == 4, "numbers of retired versions are never reused"
+
+
+def test_retire_never_drops_the_current_version(kms: LocalKms, key_path: Path) -> None:
+    kms.rotate()
+    before = key_path.read_bytes()
+    with pytest.raises(PolicyViolation, match="includes the current version 2; rotate first"):
+        kms.retire(3)
+    assert key_path.read_bytes() == before
+    assert kms.retire(0) == ()
+    assert kms.retire(1) == ()
+    assert key_path.read_bytes() == before, "nothing to retire: the file is not rewritten"
+
+
+def test_leaked_copy_is_worthless_after_rotate_rewrap_and_retire(
+    kms: LocalKms, key_path: Path, tmp_path: Path
+) -> None:
+    key = os.urandom(32)
+    old_args = kms.stanza_args()
+    old_blob = kms.wrap(key, AAD, old_args)
+    leaked = tmp_path / "leaked" / "custodian.key"
+    leaked.parent.mkdir(mode=0o700)
+    leaked.write_bytes(key_path.read_bytes())
+    leaked.chmod(0o600)
+    # The operator's answer to the leak: a new version, every envelope re-wrapped, the old retired.
+    version = kms.rotate()
+    new_args = kms.stanza_args()
+    new_blob = kms.wrap(key, AAD, new_args)
+    kms.retire(version)
+    thief = make_kms(leaked)
+    with pytest.raises(UnlockFailed, match=f"version {version} of local KMS key"):
+        thief.unwrap(new_blob, AAD, new_args)
+    with pytest.raises(UnlockFailed, match="which was retired"):
+        kms.unwrap(old_blob, AAD, old_args)
+    # What the copy still opens is what was never re-wrapped: why the re-wrap must come first.
+    assert thief.unwrap(old_blob, AAD, old_args) == key
 
 
 def test_rotation_is_seen_by_an_existing_instance(kms: LocalKms, key_path: Path) -> None:
@@ -271,7 +424,7 @@ def test_relative_url_is_resolved_against_the_working_directory(
     monkeypatch.chdir(tmp_path)
     kms = LocalKms("local:keys/custodian.key")
     monkeypatch.chdir("/")
-    kms.stanza_args()
+    kms.create_key()
     assert (tmp_path / "keys" / "custodian.key").is_file()
 
 
@@ -300,24 +453,28 @@ def test_repr_shows_the_url_and_no_key(kms: LocalKms, key_path: Path) -> None:
         assert key.hex() not in text
 
 
-def test_no_key_material_is_logged(
-    kms: LocalKms, key_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_no_key_material_is_logged(key_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    kms = make_kms(key_path)
+    kms.create_key()
     key = os.urandom(32)
     args = kms.stanza_args()
     kms.unwrap(kms.wrap(key, AAD, args), AAD, args)
     kms.rotate()
+    retired = file_keys(key_path)[0]
+    kms.retire(2)
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "created local KMS key" in logged
-    for secret in [key, *file_keys(key_path)]:
+    assert "retired the versions below 2 of local KMS key" in logged
+    for secret in [key, retired, *file_keys(key_path)]:
         assert secret.hex() not in logged
         assert base64.b64encode(secret).decode() not in logged
 
 
 CHILD = """
 import json, os, pathlib, sys, time
-from walletbackup.kms_local import LocalKms
+from walletbackup.errors import StorageError
+from walletbackup.kms import LocalKms
 
 go = pathlib.Path(sys.argv[2])
 deadline = time.monotonic() + 30
@@ -326,10 +483,11 @@ while not go.exists():
         sys.exit("no go signal")
     time.sleep(0.001)
 kms = LocalKms("local://" + sys.argv[1])
-if sys.argv[3] == "wrap":
-    key = os.urandom(32)
-    args = kms.stanza_args()
-    print(json.dumps({"args": args, "key": key.hex(), "blob": kms.wrap(key, b"aad", args).hex()}))
+if sys.argv[3] == "create":
+    try:
+        print(json.dumps({"created": kms.create_key().key_id}))
+    except StorageError as exc:
+        print(json.dumps({"refused": str(exc)}))
 else:
     print(json.dumps({"version": kms.rotate()}))
 """
@@ -356,19 +514,25 @@ def run_together(key_path: Path, action: str, count: int) -> list[dict[str, obje
     return results
 
 
-def test_concurrent_first_use_yields_one_key_file(key_path: Path) -> None:
-    results = run_together(key_path, "wrap", 6)
-    assert {json.dumps(result["args"]) for result in results} == {
-        json.dumps({"provider": "local", "key_id": results[0]["args"]["key_id"], "version": 1})  # type: ignore[index]
-    }
+def test_concurrent_create_key_yields_one_key(key_path: Path) -> None:
+    results = run_together(key_path, "create", 6)
+    created = [str(result["created"]) for result in results if "created" in result]
+    assert len(created) == 1
+    key_id = created[0]
+    refusals = [str(result["refused"]) for result in results if "refused" in result]
+    assert (
+        refusals
+        == [
+            f"the custodian key file {key_path} already holds local KMS key "
+            f"{key_id}; a key is never overwritten: keep using it"
+        ]
+        * 5
+    )
     assert sorted(p.name for p in key_path.parent.iterdir()) == [
         "custodian.key",
         "custodian.key.lock",
     ]
-    kms = make_kms(key_path)
-    for result in results:
-        blob = bytes.fromhex(str(result["blob"]))
-        assert kms.unwrap(blob, b"aad", result["args"]) == bytes.fromhex(str(result["key"]))  # type: ignore[arg-type]
+    assert make_kms(key_path).key_info().key_id == key_id
 
 
 def test_concurrent_rotations_lose_no_version(kms: LocalKms, key_path: Path) -> None:
@@ -399,4 +563,4 @@ def test_key_directory_that_cannot_be_made_is_a_storage_error(tmp_path: Path) ->
     blocker = tmp_path / "not-a-dir"
     blocker.write_bytes(b"")
     with pytest.raises(StorageError, match=r"cannot use the custodian key file .*File exists"):
-        make_kms(blocker / "custodian.key").rotate()
+        make_kms(blocker / "custodian.key").create_key()

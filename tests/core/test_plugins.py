@@ -14,7 +14,7 @@ import pytest
 
 from walletbackup import plugins
 from walletbackup.errors import MethodUnavailable, PluginError
-from walletbackup.kms_local import LocalKms
+from walletbackup.kms import LocalKms
 
 FAKES = Path(__file__).parents[1] / "fixtures" / "plugins"
 
@@ -160,7 +160,7 @@ def test_duplicate_name_leaves_other_names_working(install: Install) -> None:
             "badstore",
             "fakebadstore",
             "register_stores got <class "
-            "'walletbackup.kms_local.LocalKms'>, which is not a Store subclass",
+            "'walletbackup.kms.local.LocalKms'>, which is not a Store subclass",
         ),
     ],
 )

@@ -15,7 +15,7 @@ from walletbackup import (
     envelope,
     plugins,
 )
-from walletbackup.kms_local import LocalKms
+from walletbackup.kms import LocalKms
 from walletbackup.state import WalletState
 
 CLIENT, CUSTODIAN = b"client share", b"custodian share"

@@ -23,7 +23,7 @@ from walletbackup import (
     kdf,
     split_secret,
 )
-from walletbackup.kms_local import LocalKms
+from walletbackup.kms import KmsKeyMissing, LocalKms
 
 CLIENT = b"client-share:" + bytes(range(32))
 CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
@@ -321,8 +321,20 @@ def test_kms_key_file_with_loose_permissions(
 def test_missing_kms_key_file(wb: WalletBackup, tmp_path: Path, paths: dict[str, str]) -> None:
     backup(wb)
     (tmp_path / "custodian.key").rename(tmp_path / "moved.key")
-    with pytest.raises(StorageError, match=r"custodian\.key does not exist"):
+    with pytest.raises(KmsKeyMissing, match=r"custodian\.key does not exist"):
         wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
+
+
+def test_lost_kms_key_is_not_replaced_by_the_next_backup(wb: WalletBackup, tmp_path: Path) -> None:
+    backup(wb)
+    (tmp_path / "custodian.key").rename(tmp_path / "moved.key")
+    # The store holds a wallet, so the key was lost: a new one would orphan wallet-1's share.
+    with pytest.raises(KmsKeyMissing, match=r"custodian\.key does not exist"):
+        backup(wb, wallet="wallet-2")
+    assert not (tmp_path / "custodian.key").exists()
+    (tmp_path / "moved.key").rename(tmp_path / "custodian.key")  # restored from its backup
+    recovered = wb.recover_wallet("wallet-1", method="password", password=PASSWORD)
+    assert recovered.custodian_share == CUSTODIAN
 
 
 def test_other_kms_key_cannot_open_custodian_share(
@@ -330,7 +342,7 @@ def test_other_kms_key_cannot_open_custodian_share(
 ) -> None:
     backup(wb)
     other = LocalKms(f"local://{tmp_path / 'other.key'}")
-    other.stanza_args()  # creates that key file
+    other.create_key()
     with (
         WalletBackup(store=paths["store"], kms=other) as again,
         pytest.raises(UnlockFailed, match="key"),

@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from walletbackup.errors import UnlockFailed
-from walletbackup.kms import KmsProvider
+from walletbackup.errors import PolicyViolation, StorageError, UnlockFailed
+from walletbackup.kms import KeyInfo, KmsProvider
+from walletbackup.kms.base import key_fingerprint
 
 MAGIC = b"\x89WBK\r\n\x1a\n"
 Z12 = bytes(12)
@@ -85,7 +86,8 @@ class Recording:
 class FixedKeyKms(KmsProvider):
     """Test KMS: blob = nonce (12) || AES-256-GCM(key[version], nonce, backup key, aad).
 
-    Version 1 is the key given; :meth:`rotate` adds version n+1 = SHA-256(key[n]).
+    Version 1 is the key given; :meth:`rotate` adds version n+1 = SHA-256(key[n]). The key
+    exists from the start, so :meth:`create_key` always refuses.
     """
 
     scheme: ClassVar[str] = "test"
@@ -95,8 +97,21 @@ class FixedKeyKms(KmsProvider):
         self._keys = {1: key}
         self._nonces = nonces
 
+    def create_key(self) -> KeyInfo:
+        raise StorageError("the test KMS key is given when the provider is made")
+
     def stanza_args(self) -> dict[str, Any]:
         return {"key_id": "fixed", "provider": self.scheme, "version": max(self._keys)}
+
+    def key_info(self) -> KeyInfo:
+        current = max(self._keys)
+        return KeyInfo(
+            self.scheme,
+            "fixed",
+            current,
+            tuple(sorted(self._keys)),
+            key_fingerprint(self._keys[current]),
+        )
 
     def wrap(self, key: bytes, aad: bytes, args: Mapping[str, Any]) -> bytes:
         nonce = self._nonces(12)
@@ -116,6 +131,14 @@ class FixedKeyKms(KmsProvider):
         version = max(self._keys)
         self._keys[version + 1] = hashlib.sha256(self._keys[version]).digest()
         return version + 1
+
+    def retire(self, below: int) -> tuple[int, ...]:
+        if below > max(self._keys):
+            raise PolicyViolation("the current version cannot be retired")
+        retired = tuple(version for version in sorted(self._keys) if version < below)
+        for version in retired:
+            del self._keys[version]
+        return retired
 
 
 # --- encodings -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .hookspecs import hookimpl
-from .kms_local import LocalKms
+from .kms import LocalKms
 from .stores import CORE_STORES
 
 

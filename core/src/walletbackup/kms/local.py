@@ -5,20 +5,27 @@ directory when the provider is made) and bare ``local:`` (``custodian.key`` in t
 directory). The path is taken literally: no percent-decoding, no query.
 
 The key file is JSON: ``{"format": 1, "key_id": <32 hex>, "current": n, "versions": {"1": <base64
-of 32 bytes>, ...}}``. It is created on first wrap (or :meth:`LocalKms.stanza_args` /
-:meth:`LocalKms.rotate`) with mode 0600 in a 0700 directory. Every write goes to a fresh
-``O_CREAT|O_EXCL`` 0600 temporary file in the same directory, is fsynced and renamed over the key
-file, all under an ``flock`` on ``<key file>.lock``: two processes using a new path at once end up
-with one key file, and concurrent rotations never lose a version. The file is read again on every
-operation, so a rotation by another process is seen at once. POSIX only.
+of 32 bytes>, ...}}``. Only :meth:`LocalKms.create_key` creates it (mode 0600 in a 0700
+directory), and only when there is none: every other operation on a missing file raises
+:class:`KmsKeyMissing` and leaves no trace, so a lost key file is never silently replaced by a new
+key that opens nothing. Every write (create, rotate, retire) goes to a fresh ``O_CREAT|O_EXCL``
+0600 temporary file in the same directory, is fsynced and renamed over the key file, all under an
+``flock`` on ``<key file>.lock``: two processes creating a key at once end up with one key file
+(the other gets a :class:`StorageError`), and concurrent rotations never lose a version. The file
+is read again on every operation, so a rotation by another process is seen at once. POSIX only.
+
+Versions are numbered from 1; :meth:`LocalKms.retire` drops the lowest ones, so the file keeps a
+run of versions up to the current one, and a version below the lowest kept one is known to be
+retired.
 
 Errors: a key file others may read or write (``mode & 0o077``) is refused with
 :class:`PolicyViolation` (the message gives the ``chmod 600`` command; the check is on the file's
 mode, so it holds for root too); a malformed or unreadable key file is a :class:`StorageError`
 naming the path. ``unwrap`` raises :class:`MalformedBackup` for stanza args of the wrong shape
 and :class:`UnlockFailed` for everything else. Key ids and version numbers are public (they are in
-the stanza), so the :class:`UnlockFailed` for an envelope sealed under another key file, or under
-a version this file lacks, says so; a failed decryption gives the standard message only.
+the stanza), so the :class:`UnlockFailed` for an envelope sealed under another key file, under a
+retired version or under a version this file lacks, says so; a failed decryption gives the
+standard message only.
 """
 
 from __future__ import annotations
@@ -39,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
-from .kms import KmsProvider
+from walletbackup.errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
+from walletbackup.kms.base import KeyInfo, KmsKeyMissing, KmsProvider, key_fingerprint
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -69,15 +76,27 @@ class LocalKms(KmsProvider):
         super().__init__(url)
         self.path = _path_of(url)
 
-    def stanza_args(self) -> dict[str, Any]:
-        keys = self._keys()
-        return {"provider": self.scheme, "key_id": keys.key_id, "version": keys.current}
+    def create_key(self) -> KeyInfo:
+        with _locked(self.path):
+            existing = _read(self.path)
+            if existing is not None:
+                raise StorageError(
+                    f"the custodian key file {self.path} already holds local KMS key "
+                    f"{existing.key_id}; a key is never overwritten: keep using it"
+                )
+            keys = _new_keys()
+            _write(self.path, keys)
+        log.info("created local KMS key %s in %s", keys.key_id, self.path)
+        return self._info(keys)
+
+    def key_info(self) -> KeyInfo:
+        return self._info(self._keys())
 
     def wrap(self, key: bytes, aad: bytes, args: Mapping[str, Any]) -> bytes:
         if len(key) != KEY_SIZE:
             raise ValueError(f"the key to wrap must be {KEY_SIZE} bytes")
-        keys = self._keys()
         key_id, version = _parse_args(args)
+        keys = self._keys(key_id)
         if key_id != keys.key_id or version not in keys.versions:
             raise StorageError(
                 f"cannot wrap under local KMS key {key_id} version {version}: the key file "
@@ -90,18 +109,21 @@ class LocalKms(KmsProvider):
 
     def unwrap(self, blob: bytes, aad: bytes, args: Mapping[str, Any]) -> bytes:
         key_id, version = _parse_args(args)
-        keys = _read(self.path)
-        if keys is None:
-            raise StorageError(
-                f"the custodian key file {self.path} does not exist; "
-                "restore it from your key backup or point the local KMS URL at it"
-            )
+        keys = self._keys(key_id)
         if key_id != keys.key_id:
             raise UnlockFailed(
                 f"this envelope was sealed by another local KMS key (key_id {key_id}); "
                 f"the key file {self.path} holds key_id {keys.key_id}"
             )
         if version not in keys.versions:
+            # Versions are numbered up from 1 and retire() drops the lowest ones, so a number
+            # below the lowest kept one was retired; any other is from a newer copy of the file.
+            if version < min(keys.versions):
+                raise UnlockFailed(
+                    f"this envelope was sealed under version {version} of local KMS key "
+                    f"{key_id}, which was retired: the key file {self.path} keeps versions "
+                    f"{min(keys.versions)} and above"
+                )
             raise UnlockFailed(
                 f"this envelope was sealed under version {version} of local KMS key {key_id}, "
                 f"which the key file {self.path} does not hold (an older copy of the file?)"
@@ -117,27 +139,62 @@ class LocalKms(KmsProvider):
             raise UnlockFailed from None
 
     def rotate(self) -> int:
-        with _locked(self.path):
-            keys = _read(self.path) or _new_keys()
+        with self._changing() as keys:
             version = max(keys.versions) + 1
-            versions = {**keys.versions, version: _new_key()}
-            _write(self.path, _Keys(keys.key_id, version, versions))
+            _write(self.path, _Keys(keys.key_id, version, {**keys.versions, version: _new_key()}))
         log.info("rotated local KMS key %s in %s to version %d", keys.key_id, self.path, version)
         return version
 
-    def _keys(self) -> _Keys:
-        """The key file's keys, creating the file when there is none yet."""
+    def retire(self, below: int) -> tuple[int, ...]:
+        with self._changing() as keys:
+            if below > keys.current:
+                raise PolicyViolation(
+                    f"cannot retire the versions below {below} of local KMS key {keys.key_id}: "
+                    f"that includes the current version {keys.current}; rotate first"
+                )
+            retired = tuple(version for version in sorted(keys.versions) if version < below)
+            if retired:
+                kept = {v: key for v, key in keys.versions.items() if v >= below}
+                _write(self.path, _Keys(keys.key_id, keys.current, kept))
+        if retired:
+            log.info(
+                "retired the versions below %d of local KMS key %s in %s: %s",
+                below,
+                keys.key_id,
+                self.path,
+                ", ".join(map(str, retired)),
+            )
+        return retired
+
+    def _info(self, keys: _Keys) -> KeyInfo:
+        return KeyInfo(
+            provider=self.scheme,
+            key_id=keys.key_id,
+            current=keys.current,
+            versions=tuple(sorted(keys.versions)),
+            fingerprint=key_fingerprint(keys.versions[keys.current]),
+        )
+
+    def _keys(self, key_id: str | None = None) -> _Keys:
+        """The key file's keys; :class:`KmsKeyMissing` (naming ``key_id``) when there is none."""
         keys = _read(self.path)
         if keys is not None:
             return keys
+        held = f" (it held local KMS key {key_id})" if key_id else ""
+        raise KmsKeyMissing(
+            f"the custodian key file {self.path} does not exist{held}: restore it from your "
+            "backup of that file (mode 0600) or point the local KMS URL at it. A new key would "
+            "open none of the custodian envelopes sealed before; create one only for a "
+            "custodian that has sealed nothing yet"
+        )
+
+    @contextmanager
+    def _changing(self) -> Iterator[_Keys]:
+        """The keys, read again under the file's lock, for a change that rewrites the file."""
+        # Checked before _locked, which makes the directory and lock file: no key, no trace.
+        self._keys()
         with _locked(self.path):
-            # Another process may have created it while this one waited for the lock.
-            keys = _read(self.path)
-            if keys is None:
-                keys = _new_keys()
-                _write(self.path, keys)
-                log.info("created local KMS key %s in %s", keys.key_id, self.path)
-        return keys
+            yield self._keys()
 
 
 def _path_of(url: str) -> Path:
