@@ -297,3 +297,16 @@ def test_plugin_asking_for_registries_while_loading_is_broken_not_deadlocked(
         "a plugin asked for the plugin registries while plugins were loading"
     )
     assert_good_plugin_works()
+
+
+def test_stores_of_the_core_and_of_plugins_share_one_registry(install: Install) -> None:
+    """One path and one conflict rule: a plugin's scheme opens; one claiming sqlite conflicts."""
+    from walletbackup.errors import StorageError
+    from walletbackup.stores import open_store
+
+    install("storeclaim")
+    assert type(open_store("custom:x")).__name__ == "CustomStore"
+    with pytest.raises(PluginError, match=r"sqlite.*walletbackup.*walletbackup-fakestoreclaim"):
+        open_store("sqlite:x.db")
+    with pytest.raises(StorageError, match="known schemes: custom, file, memory"):
+        open_store("other:x")

@@ -280,22 +280,6 @@ class TestUrls:
         ):
             open_store("postgresql://db.example/walletbackup")
 
-    def test_extra_store(self) -> None:
-        class CustomStore(MemoryStore):
-            scheme = "custom"
-
-        store = open_store("custom:x", extra={"custom": CustomStore})
-        assert isinstance(store, CustomStore)
-        with pytest.raises(StorageError, match="known schemes: custom, file, memory, sqlite"):
-            open_store("other:x", extra={"custom": CustomStore})
-
-    def test_extra_cannot_take_a_core_scheme(self) -> None:
-        class Impostor(MemoryStore):
-            scheme = "sqlite"
-
-        with pytest.raises(PluginError, match="sqlite"):
-            open_store("sqlite:x.db", extra={"sqlite": Impostor})
-
 
 class TestUnusablePaths:
     @pytest.fixture(params=["sqlite", "file"])

@@ -35,7 +35,7 @@ def main() -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         with WalletBackup(store=job["store"], kms=job["kms"]) as probe:
-            cls = type(probe.store)
+            cls = type(probe.custodian.store)
         original = cls.save
         cls.save = save  # type: ignore[method-assign]
     with WalletBackup(store=job["store"], kms=job["kms"]) as wb:

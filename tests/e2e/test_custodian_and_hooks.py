@@ -16,7 +16,7 @@ from walletbackup import (
     plugins,
 )
 from walletbackup.kms import LocalKms
-from walletbackup.state import WalletState
+from walletbackup.state import WalletRecord
 
 CLIENT, CUSTODIAN = b"client share", b"custodian share"
 
@@ -40,9 +40,9 @@ def test_kms_rotation_and_custodian_rewrap(wb: WalletBackup, paths: dict[str, st
 
 
 def _custodian_header(wb: WalletBackup) -> bytes:
-    document = wb.store.load("w")
+    document = wb.custodian.store.load("w")
     assert document is not None
-    state = WalletState.from_bytes(document, "w")
+    state = WalletRecord.from_bytes(document, "w")
     assert state.current is not None
     raw = state.current.custodian_envelope
     (length,) = struct.unpack(">I", raw[10:14])

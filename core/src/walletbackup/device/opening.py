@@ -111,12 +111,15 @@ def unlock(
             continue
         opened = envelope.open_with_key(env, key)
         advice = method.rewrap_advice(stanza.args)
+        # A v1 payload carries no auth keys: the unlocking method's own is derived here, so a
+        # v1 backup moves to v2 with at least that method.
+        auth_keys = {stanza.id: envelope.stanza_auth_key(secret, stanza.id), **opened.auth_keys}
         return Unlocked(
             env,
             _held(view, env, pin),
             key,
             opened.share,
-            opened.auth_keys,
+            auth_keys,
             stanza.id,
             (advice,) if advice else (),
         )

@@ -32,8 +32,12 @@ def open_store(url: str) -> Store:
     scheme, _ = split_url(url)
     try:
         store = plugins.get_store(scheme)
-    except MethodUnavailable as exc:
-        raise StorageError(f"unknown store scheme {scheme!r} in {url!r}: {exc}") from None
+    except MethodUnavailable:
+        raise StorageError(
+            f"unknown store scheme {scheme!r} in {url!r}; known schemes: "
+            f"{', '.join(sorted(plugins.store_registry()))} (another scheme needs the plugin "
+            "that provides it)"
+        ) from None
     return store(url)
 
 
