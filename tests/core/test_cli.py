@@ -24,7 +24,7 @@ from cli_support import (  # noqa: E402
     restore,
 )
 
-from walletbackup.cli import (  # noqa: E402
+from walletbackup.cli.exits import (  # noqa: E402
     EXIT_MALFORMED,
     EXIT_NOT_FOUND,
     EXIT_PLUGIN,

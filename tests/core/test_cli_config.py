@@ -15,7 +15,7 @@ if str(FIXTURES) not in sys.path:
 
 from cli_support import Cli, isolate, restore  # noqa: E402
 
-from walletbackup.cli import EXIT_USAGE  # noqa: E402
+from walletbackup.cli.exits import EXIT_USAGE  # noqa: E402
 
 
 @pytest.fixture

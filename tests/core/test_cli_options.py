@@ -17,8 +17,8 @@ if str(FIXTURES) not in sys.path:
 
 from cli_support import CLIENT_SHARE, PASSPHRASE, WRONG_PASSPHRASE, Cli, isolate, restore  # noqa: E402
 
-from walletbackup.cli import EXIT_POLICY, EXIT_USAGE  # noqa: E402
-from walletbackup.cli_options import _check_names, parse_value  # noqa: E402
+from walletbackup.cli.exits import EXIT_POLICY, EXIT_USAGE  # noqa: E402
+from walletbackup.cli.options import _check_names, parse_value  # noqa: E402
 from walletbackup.methods import Option  # noqa: E402
 
 

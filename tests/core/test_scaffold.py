@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from walletbackup import __version__
 from walletbackup.cli import cli
-from walletbackup.scaffold import LAYOUT, PluginNames, core_requirement, render
+from walletbackup.cli.scaffold import LAYOUT, PluginNames, core_requirement, render
 from walletbackup.testing import MethodConformance
 
 ROOT = Path(__file__).parents[2]

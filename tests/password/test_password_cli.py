@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from walletbackup import plugins
-from walletbackup.cli import EXIT_POLICY, EXIT_UNLOCK_FAILED, EXIT_USAGE, cli
+from walletbackup.cli import cli
+from walletbackup.cli.exits import EXIT_POLICY, EXIT_UNLOCK_FAILED, EXIT_USAGE
 
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new horse battery staple 43"

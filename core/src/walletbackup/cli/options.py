@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from .errors import PolicyViolation
+from walletbackup.errors import PolicyViolation
 
 if TYPE_CHECKING:
-    from .methods import BackupMethod, Option
+    from walletbackup.methods import BackupMethod, Option
 
 #: Why options are wanted: which ones are prompted, and whether new secrets are confirmed.
 Purpose = Literal["enroll", "unlock", "discard", "none"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from .api import WalletBackup
+    from walletbackup.api import WalletBackup
 
 CONFIG_ENV = "WALLETBACKUP_CONFIG"
 CONFIG_NAME = "config.toml"
@@ -109,7 +109,7 @@ def load_config(path: Path, must_exist: bool) -> dict[str, str]:
 
 def open_backup(ctx: click.Context) -> WalletBackup:
     """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends."""
-    from .api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
+    from walletbackup.api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
 
     settings = ctx.find_object(Globals)
     assert settings is not None  # the group always sets it
