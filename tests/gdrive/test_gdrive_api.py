@@ -17,7 +17,8 @@ from gdrive_fake import FakeGoogle, Fault
 from gdrive_support import TIMEOUT, user_credentials
 from google.oauth2.credentials import Credentials
 
-from walletbackup import BackupNotFound, MethodUnavailable, StorageError, WalletBackup
+from walletbackup import BackupNotFound, MethodUnavailable, WalletBackup
+from walletbackup.retry import RetriesExhausted
 from walletbackup_gdrive import RetryPolicy, signin
 
 CLIENT, CUSTODIAN = b"client share \x00\xff", b"custodian share"
@@ -81,7 +82,7 @@ def test_an_outage_leaves_the_previous_backup_and_says_so(
     back_up(wb, credentials, drive)
     before = wb.backup_status("w")
     google.inject(Fault("POST /upload", 503, count=100))
-    with pytest.raises(StorageError, match="try again later"):
+    with pytest.raises(RetriesExhausted, match="try again later"):
         wb.backup_wallet(
             "w",
             b"reshared",
@@ -95,7 +96,7 @@ def test_an_outage_leaves_the_previous_backup_and_says_so(
     got = wb.recover_wallet("w", method="gdrive", credentials=credentials, **drive)
     assert got.client_share == CLIENT
     last_backup = [e for e in wb.audit_log("w") if e["type"] == "backup"][-1]
-    assert (last_backup["outcome"], last_backup["error"]) == ("failed", "StorageError")
+    assert (last_backup["outcome"], last_backup["error"]) == ("failed", "RetriesExhausted")
 
 
 def test_a_new_gdrive_key_replaces_the_old_one(

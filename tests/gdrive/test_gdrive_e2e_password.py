@@ -15,7 +15,8 @@ from gdrive_fake import FakeGoogle, Fault
 from gdrive_support import TIMEOUT, user_credentials
 from google.oauth2.credentials import Credentials
 
-from walletbackup import StorageError, WalletBackup
+from walletbackup import WalletBackup
+from walletbackup.retry import RetriesExhausted
 from walletbackup_gdrive import RetryPolicy
 
 #: The issue's scenario needs the password plugin beside gdrive: runs in the session "all".
@@ -82,7 +83,7 @@ def test_an_outage_while_adding_gdrive_changes_nothing(
 ) -> None:
     before = wb.backup_status("w")
     google.inject(Fault("POST /upload", 503, count=100))
-    with pytest.raises(StorageError, match="Google Drive could not upload the key file"):
+    with pytest.raises(RetriesExhausted, match="Google Drive could not upload the key file"):
         wb.add_backup_method("w", "gdrive", unlock_with=UNLOCK, credentials=credentials, **drive)
     assert wb.backup_status("w") == before
     assert wb.available_recovery_methods("w") == ["password"]
@@ -92,7 +93,7 @@ def test_an_outage_while_adding_gdrive_changes_nothing(
     assert (event["method"], event["outcome"], event["error"]) == (
         "gdrive",
         "failed",
-        "StorageError",
+        "RetriesExhausted",
     )
     # Drive is back: adding it now works, and the password still does.
     google.faults.clear()
@@ -105,7 +106,7 @@ def test_an_outage_while_reading_back_leaves_no_key_behind(
 ) -> None:
     # The upload works, the read-back does not: enroll fails and removes its own upload.
     google.inject(Fault("GET /drive/v3/files/", 503, count=5))
-    with pytest.raises(StorageError, match="download the key file"):
+    with pytest.raises(RetriesExhausted, match="download the key file"):
         wb.add_backup_method("w", "gdrive", unlock_with=UNLOCK, credentials=credentials, **drive)
     assert google.files_of() == []
     assert wb.available_recovery_methods("w") == ["password"]

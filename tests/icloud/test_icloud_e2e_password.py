@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID
+from retry_support import assert_backoff
 
 from walletbackup import BackupNotFound, MethodUnavailable, WalletBackup
+from walletbackup.retry import RetriesExhausted
 from walletbackup_icloud import FOLDER_NAME, accounts
 
 #: Backs up with the password method first, as users do: needs the password plugin beside
@@ -87,9 +89,9 @@ def test_icloud_outage_while_adding_keeps_the_backup(
     wb: WalletBackup, fake: FakeICloud, signed_in: accounts.SavedAccount, sleeps: list[float]
 ) -> None:
     fake.fail("createFolders", 503, times=10)
-    with pytest.raises(MethodUnavailable, match="try again later"):
+    with pytest.raises(RetriesExhausted, match=r"\(4 attempts\); try again later"):
         wb.add_backup_method("w", "icloud", unlock_with=UNLOCK, sleep=sleeps.append)
-    assert sleeps == [0.5, 1.0, 2.0]
+    assert_backoff(sleeps, [0.5, 1.0, 2.0])
     assert wb.available_recovery_methods("w") == ["password"]
     assert wb.recover_wallet("w", method="password", password=PASSWORD).client_share == CLIENT
 
