@@ -7,7 +7,6 @@ The password-first scenarios are in test_gdrive_e2e_password.py.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,6 @@ from walletbackup.retry import RetriesExhausted
 from walletbackup_gdrive import RetryPolicy, signin
 
 CLIENT, CUSTODIAN = b"client share \x00\xff", b"custodian share"
-
-
-@pytest.fixture
-def urls(tmp_path: Path) -> dict[str, str]:
-    return {
-        "store": f"sqlite:///{tmp_path / 'backups.db'}",
-        "kms": f"local:///{tmp_path / 'custodian.key'}",
-    }
-
-
-@pytest.fixture
-def wb(urls: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(**urls) as instance:
-        yield instance
 
 
 @pytest.fixture

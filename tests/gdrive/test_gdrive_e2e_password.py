@@ -6,8 +6,6 @@ Needs the password plugin installed beside gdrive (the nox session installs both
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,20 +27,12 @@ CLIENT, CUSTODIAN = b"client share", b"custodian share"
 
 
 @pytest.fixture
-def urls(tmp_path: Path) -> dict[str, str]:
-    return {
-        "store": f"sqlite:///{tmp_path / 'backups.db'}",
-        "kms": f"local:///{tmp_path / 'custodian.key'}",
-    }
-
-
-@pytest.fixture
-def wb(urls: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(**urls) as instance:
-        instance.backup_wallet(
-            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
-        )
-        yield instance
+def wb(wb: WalletBackup) -> WalletBackup:
+    """The shared ``wb``, with wallet w backed up with a password."""
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    return wb
 
 
 @pytest.fixture

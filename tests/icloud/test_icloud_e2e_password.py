@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID
@@ -26,14 +23,12 @@ CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
 
 
 @pytest.fixture
-def wb(tmp_path: Path) -> Iterator[WalletBackup]:
-    with WalletBackup(
-        store=f"sqlite:///{tmp_path / 'backups.db'}", kms=f"local:///{tmp_path / 'custodian.key'}"
-    ) as instance:
-        instance.backup_wallet(
-            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
-        )
-        yield instance
+def wb(wb: WalletBackup) -> WalletBackup:
+    """The shared ``wb``, with wallet w backed up with a password."""
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    return wb
 
 
 def key_files(fake: FakeICloud) -> list[str]:
