@@ -13,20 +13,14 @@ from typing import Any
 import pytest
 from gdrive_browser import ScriptedBrowser
 from gdrive_fake import FakeGoogle, Fault
-from gdrive_support import TIMEOUT, user_credentials
+from gdrive_support import user_credentials
 from google.oauth2.credentials import Credentials
 
 from walletbackup import BackupNotFound, MethodUnavailable, WalletBackup
 from walletbackup.retry import RetriesExhausted
-from walletbackup_gdrive import RetryPolicy, signin
+from walletbackup_gdrive import signin
 
 CLIENT, CUSTODIAN = b"client share \x00\xff", b"custodian share"
-
-
-@pytest.fixture
-def drive(google: FakeGoogle, retry: RetryPolicy) -> dict[str, Any]:
-    """The gdrive options every call here passes besides credentials."""
-    return {"api_root": google.url, "retry": retry, "timeout": TIMEOUT}
 
 
 def back_up(wb: WalletBackup, credentials: Credentials, drive: dict[str, Any]) -> None:

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from gdrive_fake import FakeGoogle, Fault
-from gdrive_support import TIMEOUT, user_credentials
+from gdrive_support import user_credentials
 from google.oauth2.credentials import Credentials
 
 from walletbackup import WalletBackup
 from walletbackup.retry import RetriesExhausted
-from walletbackup_gdrive import RetryPolicy
 
 #: The issue's scenario needs the password plugin beside gdrive: runs in the session "all".
 pytestmark = pytest.mark.cross_plugin
@@ -33,11 +32,6 @@ def wb(wb: WalletBackup) -> WalletBackup:
         "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
     )
     return wb
-
-
-@pytest.fixture
-def drive(google: FakeGoogle, retry: RetryPolicy) -> dict[str, Any]:
-    return {"api_root": google.url, "retry": retry, "timeout": TIMEOUT}
 
 
 def test_add_gdrive_then_recover_on_a_fresh_machine(

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from walletbackup.errors import (
-    BackupNotFound,
-    MalformedBackup,
-    MethodUnavailable,
-    PluginError,
-    PolicyViolation,
-    StorageError,
-    UnlockFailed,
-    WalletBackupError,
-)
+from walletbackup import errors
 
 #: Exit codes (documented in docs/cli.md). Click itself exits 2 on usage errors.
 EXIT_OK = 0
@@ -25,17 +16,17 @@ EXIT_POLICY = 7
 EXIT_STORAGE = 8
 EXIT_PLUGIN = 9
 
-_EXIT_FOR: tuple[tuple[type[WalletBackupError], int], ...] = (
-    (UnlockFailed, EXIT_UNLOCK_FAILED),
-    (BackupNotFound, EXIT_NOT_FOUND),
-    (MethodUnavailable, EXIT_UNAVAILABLE),
-    (MalformedBackup, EXIT_MALFORMED),
-    (PolicyViolation, EXIT_POLICY),
-    (StorageError, EXIT_STORAGE),
-    (PluginError, EXIT_PLUGIN),
+_EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
+    (errors.UnlockFailed, EXIT_UNLOCK_FAILED),
+    (errors.BackupNotFound, EXIT_NOT_FOUND),
+    (errors.MethodUnavailable, EXIT_UNAVAILABLE),
+    (errors.MalformedBackup, EXIT_MALFORMED),
+    (errors.PolicyViolation, EXIT_POLICY),
+    (errors.StorageError, EXIT_STORAGE),
+    (errors.PluginError, EXIT_PLUGIN),
 )
 
 
-def exit_code_for(error: WalletBackupError) -> int:
+def exit_code_for(error: errors.WalletBackupError) -> int:
     """The documented exit code for an error."""
     return next((code for kind, code in _EXIT_FOR if isinstance(error, kind)), EXIT_ERROR)
