@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from cli_support import (  # noqa: E402
+from cli_support import (
     CLIENT_SHARE,
     CUSTODIAN_SHARE,
     PASSPHRASE,
@@ -24,7 +18,7 @@ from cli_support import (  # noqa: E402
     restore,
 )
 
-from walletbackup.cli import (  # noqa: E402
+from walletbackup.cli.exits import (
     EXIT_MALFORMED,
     EXIT_NOT_FOUND,
     EXIT_PLUGIN,

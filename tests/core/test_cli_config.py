@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import Cli, isolate, restore
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from cli_support import Cli, isolate, restore  # noqa: E402
-
-from walletbackup.cli import EXIT_USAGE  # noqa: E402
+from walletbackup.cli.exits import EXIT_USAGE
 
 
 @pytest.fixture

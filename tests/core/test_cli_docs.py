@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from walletbackup import cli as cli_module
-from walletbackup.cli import cli
+from walletbackup.cli import cli, exits
 
 DOC = Path(__file__).parents[2] / "docs" / "cli.md"
 HELP_BLOCK = re.compile(r"```console\n\$ (walletbackup[a-z -]*) --help\n(.*?)```", re.DOTALL)
@@ -52,9 +51,9 @@ def test_the_documented_help_is_the_real_help(command: str, tmp_path: Path) -> N
 def test_the_exit_code_table_matches_the_code() -> None:
     rows = re.findall(r"^\| (\d) \| ([a-z ]+?)[:|]", DOC.read_text(), re.MULTILINE)
     documented = {int(code) for code, _ in rows}
-    constants = {value for name, value in vars(cli_module).items() if name.startswith("EXIT_")}
+    constants = {value for name, value in vars(exits).items() if name.startswith("EXIT_")}
     assert documented == constants
     described = {int(code): meaning.strip() for code, meaning in rows}
-    assert described[cli_module.EXIT_UNLOCK_FAILED].startswith("the backup did not open")
-    assert described[cli_module.EXIT_NOT_FOUND] == "not found"
-    assert described[cli_module.EXIT_POLICY] == "policy"
+    assert described[exits.EXIT_UNLOCK_FAILED].startswith("the backup did not open")
+    assert described[exits.EXIT_NOT_FOUND] == "not found"
+    assert described[exits.EXIT_POLICY] == "policy"

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
+from cli_support import CLIENT_SHARE, PASSPHRASE, WRONG_PASSPHRASE, Cli, isolate, restore
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from cli_support import CLIENT_SHARE, PASSPHRASE, WRONG_PASSPHRASE, Cli, isolate, restore  # noqa: E402
-
-from walletbackup.cli import EXIT_POLICY, EXIT_USAGE  # noqa: E402
-from walletbackup.cli_options import _check_names, parse_value  # noqa: E402
-from walletbackup.methods import Option  # noqa: E402
+from walletbackup.cli.exits import EXIT_POLICY, EXIT_USAGE
+from walletbackup.cli.options import _check_names, parse_value
+from walletbackup.methods import Option
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from walletbackup.cli_output import _OneLineFormatter, progress, table
+from walletbackup.cli.output import _OneLineFormatter, progress, table
 from walletbackup.methods import BackupMethod, Enrollment, MethodContext
 
 DEADLINE = 10.0

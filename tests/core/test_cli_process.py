@@ -11,12 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from cli_support import CLIENT_SHARE, CUSTODIAN_SHARE, PASSPHRASE, child_env  # noqa: E402
+from cli_support import CLIENT_SHARE, CUSTODIAN_SHARE, PASSPHRASE, child_env, share_args, store_args
 
 TIMEOUT = 60
 SCRIPT = Path(sys.executable).parent / "walletbackup"
@@ -51,19 +46,6 @@ def walletbackup(
     )
 
 
-def stores(home: Path) -> list[str]:
-    return ["--store", f"sqlite:///{home / 'b.db'}", "--kms", f"local:///{home / 'k.key'}"]
-
-
-def shares(home: Path) -> list[str]:
-    client, custodian = home / "client.share", home / "custodian.share"
-    client.write_bytes(CLIENT_SHARE)
-    custodian.write_bytes(CUSTODIAN_SHARE)
-    client.chmod(0o600)
-    custodian.chmod(0o600)
-    return ["--client-share-file", str(client), "--custodian-share-file", str(custodian)]
-
-
 def test_the_console_script_lists_every_command(tmp_path: Path) -> None:
     result = walletbackup(tmp_path, "--help")
     assert result.returncode == 0, result.stderr
@@ -91,12 +73,12 @@ def test_a_whole_round_in_real_processes(tmp_path: Path) -> None:
     secret = json.dumps({"passphrase": PASSPHRASE})
     backup = walletbackup(
         tmp_path,
-        *stores(tmp_path),
+        *store_args(tmp_path),
         "backup",
         "w1",
         "--method",
         "examplepassphrase",
-        *shares(tmp_path),
+        *share_args(tmp_path),
         "--options-stdin",
         "--json",
         input=secret,
@@ -109,7 +91,7 @@ def test_a_whole_round_in_real_processes(tmp_path: Path) -> None:
     client, custodian = tmp_path / "c.out", tmp_path / "k.out"
     recover = walletbackup(
         tmp_path,
-        *stores(tmp_path),
+        *store_args(tmp_path),
         "recover",
         "w1",
         "--options-file",
@@ -128,18 +110,18 @@ def test_a_whole_round_in_real_processes(tmp_path: Path) -> None:
 def test_a_wrong_secret_exits_3_in_a_real_process(tmp_path: Path) -> None:
     walletbackup(
         tmp_path,
-        *stores(tmp_path),
+        *store_args(tmp_path),
         "backup",
         "w1",
         "--method",
         "examplepassphrase",
-        *shares(tmp_path),
+        *share_args(tmp_path),
         "--options-stdin",
         input=json.dumps({"passphrase": PASSPHRASE}),
     )
     result = walletbackup(
         tmp_path,
-        *stores(tmp_path),
+        *store_args(tmp_path),
         "verify",
         "w1",
         "--options-stdin",
@@ -153,7 +135,7 @@ def test_a_wrong_secret_exits_3_in_a_real_process(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fake", ["importerror", "hookraises"])
 def test_a_broken_plugin_is_one_warning_line_on_other_commands(tmp_path: Path, fake: str) -> None:
-    result = walletbackup(tmp_path, *stores(tmp_path), "status", "nobody", fakes=(fake,))
+    result = walletbackup(tmp_path, *store_args(tmp_path), "status", "nobody", fakes=(fake,))
     assert result.returncode == 4
     assert "Traceback" not in result.stderr
     warning, error = result.stderr.splitlines()
@@ -184,12 +166,12 @@ def test_secrets_are_not_echoed_on_a_real_terminal(tmp_path: Path) -> None:
         child = subprocess.Popen(
             [
                 str(SCRIPT),
-                *stores(tmp_path),
+                *store_args(tmp_path),
                 "backup",
                 "w1",
                 "--method",
                 "examplepassphrase",
-                *shares(tmp_path),
+                *share_args(tmp_path),
             ],
             stdin=terminal,
             stdout=terminal,

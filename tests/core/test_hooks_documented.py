@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -155,14 +156,14 @@ class HookTrace:
         return {"called": {k: sorted(v) for k, v in self.called.items()}, "outcomes": self.outcomes}
 
 
+# The child finds this module through PYTHONPATH (set below).
 CHILD = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
 import pytest
 from test_hooks_documented import HookTrace
 trace = HookTrace()
-pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[3:]], plugins=[trace])
-with open(sys.argv[2], "w") as out:
+pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[2:]], plugins=[trace])
+with open(sys.argv[1], "w") as out:
     json.dump(trace.report(), out)
 """
 
@@ -176,11 +177,11 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             sys.executable,
             "-c",
             CHILD,
-            str(Path(__file__).parent),
             str(out),
             *sorted(set(HOOK_TESTS.values())),
         ],
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
         capture_output=True,
         text=True,
         timeout=300,

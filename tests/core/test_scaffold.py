@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_support import store_args
 from click.testing import CliRunner
 
 from walletbackup import __version__
 from walletbackup.cli import cli
-from walletbackup.scaffold import LAYOUT, PluginNames, core_requirement, render
+from walletbackup.cli.scaffold import LAYOUT, PluginNames, core_requirement, render
 from walletbackup.testing import MethodConformance
 
 ROOT = Path(__file__).parents[2]
@@ -355,7 +356,7 @@ def _backed_up(sandbox: Sandbox, work: Path) -> Mapping[str, Path]:
         path.chmod(0o600)
     result = _ok(
         sandbox.walletbackup(
-            *_globals(work),
+            *store_args(work),
             "backup",
             "wallet-1",
             "--method",
@@ -375,10 +376,6 @@ def _backed_up(sandbox: Sandbox, work: Path) -> Mapping[str, Path]:
     return {"keys": keys, **shares}
 
 
-def _globals(work: Path) -> list[str]:
-    return ["--store", f"sqlite://{work / 'backups.db'}", "--kms", f"local://{work / 'k.key'}"]
-
-
 @pytest.mark.slow
 def test_backup_and_recover_with_the_new_method_through_the_cli(
     sandbox: Sandbox, tmp_path: Path
@@ -388,7 +385,7 @@ def test_backup_and_recover_with_the_new_method_through_the_cli(
     assert [KEY_FILE.fullmatch(p.name) is not None for p in paths["keys"].iterdir()] == [True]
     _ok(
         sandbox.walletbackup(
-            *_globals(work),
+            *store_args(work),
             "recover",
             "wallet-1",
             "--option",
@@ -413,7 +410,7 @@ def test_recovery_without_the_key_file_exits_4_and_writes_nothing(
     for key in paths["keys"].iterdir():
         key.unlink()
     result = sandbox.walletbackup(
-        *_globals(work),
+        *store_args(work),
         "recover",
         "wallet-1",
         "--option",

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 # The example module must import under one name from one place: its entry point loads it by name.
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
+from broken_methods import BROKEN
+from example_method import FileKeyKit, InstalledExample, PassphraseKit
 
-from broken_methods import BROKEN  # noqa: E402
-from example_method import FileKeyKit, InstalledExample, PassphraseKit  # noqa: E402
-
-from walletbackup.testing import MethodConformance, json_safety_problems  # noqa: E402
+from walletbackup.testing import MethodConformance, json_safety_problems
 
 pytest_plugins = ["pytester"]
 
@@ -36,7 +30,6 @@ INNER_ARGS = ("-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytes
 
 def run_kit(pytester: pytest.Pytester, body: str) -> tuple[set[str], set[str]]:
     """Run a test module using the kit in a separate pytest session: (passed, failed) checks."""
-    pytester.syspathinsert(FIXTURES)
     pytester.makepyfile(test_inner=body)
     recorder = pytester.inline_run(*INNER_ARGS)
     passed, skipped, failed = recorder.listoutcomes()

@@ -1,4 +1,5 @@
-"""Fixtures for end-to-end tests: a real SQLite store and a real local KMS key file per test."""
+"""End-to-end fixtures: the test-only ``vault`` method (the store, KMS and ``wb`` fixtures are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from walletbackup import WalletBackup
-
-
-@pytest.fixture
-def paths(tmp_path: Path) -> dict[str, str]:
-    return {
-        "store": f"sqlite://{tmp_path / 'backups.db'}",
-        "kms": f"local://{tmp_path / 'custodian.key'}",
-    }
-
-
-@pytest.fixture
-def wb(paths: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as instance:
-        yield instance
-
-
-@pytest.fixture
-def wb_self(paths: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(store=paths["store"], kms=paths["kms"], mode="self-managed") as instance:
-        yield instance
-
-
 HERE = Path(__file__).parent
-#: What child processes and this process need on sys.path to load the test-only plugins.
-PLUGIN_PATHS = [str(HERE), str(HERE / "plugins"), str(HERE.parent / "fixtures")]
+#: The test-only distribution walletbackup-e2evault: a dist-info and its module.
+VAULT_DIST = HERE / "plugins"
+#: What a child process needs on its path: the distribution and the helper modules it imports
+#: (this process has the helpers through pytest's ``pythonpath`` setting).
+PLUGIN_PATHS = [str(HERE), str(VAULT_DIST), str(HERE.parent / "fixtures")]
 
 
 @pytest.fixture
 def vault_installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Install the test-only ``vault`` method (distribution walletbackup-e2evault)."""
+    """Install the test-only ``vault`` method (distribution walletbackup-e2evault).
+
+    Putting its dist-info on the path is what installs it: entry points are found there, so it
+    is done for the tests that want the method, never for all.
+    """
     from walletbackup import plugins
 
-    for path in PLUGIN_PATHS:
-        monkeypatch.syspath_prepend(path)
+    monkeypatch.syspath_prepend(str(VAULT_DIST))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(PLUGIN_PATHS))
     plugins.reset_plugins()
     yield "vault"

@@ -26,7 +26,7 @@ NEW = (b"new-client", b"new-custodian")
 CHILD_TIMEOUT = 60
 
 
-def start_child(paths: dict[str, str], kill_at: list[object] | None) -> subprocess.Popen[str]:
+def start_child(urls: dict[str, str], kill_at: list[object] | None) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
@@ -42,8 +42,8 @@ def start_child(paths: dict[str, str], kill_at: list[object] | None) -> subproce
     child.stdin.write(
         json.dumps(
             {
-                "store": paths["store"],
-                "kms": paths["kms"],
+                "store": urls["store"],
+                "kms": urls["kms"],
                 "wallet": "w",
                 "password": OTHER_PASSWORD,
                 "client": NEW[0].hex(),
@@ -58,10 +58,10 @@ def start_child(paths: dict[str, str], kill_at: list[object] | None) -> subproce
     return child
 
 
-def recover_either(paths: dict[str, str]) -> tuple[str, tuple[bytes, bytes]]:
+def recover_either(urls: dict[str, str]) -> tuple[str, tuple[bytes, bytes]]:
     """Recover with whichever password opens the wallet; exactly one must."""
     opened = []
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as wb:
+    with WalletBackup(store=urls["store"], kms=urls["kms"]) as wb:
         for password in (PASSWORD, OTHER_PASSWORD):
             try:
                 got = wb.recover_wallet("w", method="password", password=password)
@@ -72,15 +72,15 @@ def recover_either(paths: dict[str, str]) -> tuple[str, tuple[bytes, bytes]]:
     return opened[0]
 
 
-def initial_backup(paths: dict[str, str]) -> None:
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as wb:
+def initial_backup(urls: dict[str, str]) -> None:
+    with WalletBackup(store=urls["store"], kms=urls["kms"]) as wb:
         wb.backup_wallet(
             "w", OLD[0], method="password", password=PASSWORD, custodian_share=OLD[1], **FAST
         )
 
 
-def check_next_backup_works(paths: dict[str, str]) -> None:
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as wb:
+def check_next_backup_works(urls: dict[str, str]) -> None:
+    with WalletBackup(store=urls["store"], kms=urls["kms"]) as wb:
         wb.backup_wallet(
             "w",
             b"third",
@@ -96,45 +96,45 @@ def check_next_backup_works(paths: dict[str, str]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["before", "after"])
 @pytest.mark.parametrize("save_number", [1, 2, 3])
-def test_killed_around_each_save(paths: dict[str, str], phase: str, save_number: int) -> None:
-    initial_backup(paths)
-    child = start_child(paths, [phase, save_number])
+def test_killed_around_each_save(urls: dict[str, str], phase: str, save_number: int) -> None:
+    initial_backup(urls)
+    child = start_child(urls, [phase, save_number])
     out, _ = child.communicate(timeout=CHILD_TIMEOUT)
     assert child.returncode == -9, f"the child was meant to die at save {save_number}: {out}"
-    password, shares = recover_either(paths)
+    password, shares = recover_either(urls)
     assert shares == (OLD if password == PASSWORD else NEW)
     # Killed before the promoting save: the old backup must still be the one.
     if save_number == 1 or (save_number == 2 and phase == "before"):
         assert password == PASSWORD
-    check_next_backup_works(paths)
+    check_next_backup_works(urls)
 
 
 @pytest.mark.slow
-def test_a_backup_has_exactly_three_durable_points(paths: dict[str, str]) -> None:
+def test_a_backup_has_exactly_three_durable_points(urls: dict[str, str]) -> None:
     """Guards the test above: if the lifecycle gains a save, the kill points must follow."""
-    initial_backup(paths)
-    child = start_child(paths, ["after", 4])
+    initial_backup(urls)
+    child = start_child(urls, ["after", 4])
     out, _ = child.communicate(timeout=CHILD_TIMEOUT)
     assert child.returncode == 0 and "done" in out
-    assert recover_either(paths)[0] == OTHER_PASSWORD
+    assert recover_either(urls)[0] == OTHER_PASSWORD
 
 
 @pytest.mark.slow
-def test_killed_at_random_moments(paths: dict[str, str]) -> None:
-    initial_backup(paths)
+def test_killed_at_random_moments(urls: dict[str, str]) -> None:
+    initial_backup(urls)
     delays = [0.05 * i for i in range(1, 21)]
     for delay in delays:
-        child = start_child(paths, None)
+        child = start_child(urls, None)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         time.sleep(delay)
         child.kill()
         child.communicate(timeout=CHILD_TIMEOUT)
-        password, (client, custodian) = recover_either(paths)
+        password, (client, custodian) = recover_either(urls)
         # Whatever round was current, its two shares belong together.
         assert client.removeprefix(b"old-client").removeprefix(
             b"new-client"
         ) == custodian.removeprefix(b"old-custodian").removeprefix(b"new-custodian")
         if password == OTHER_PASSWORD:  # the next round must start from the old password again
-            initial_backup(paths)
-    check_next_backup_works(paths)
+            initial_backup(urls)
+    check_next_backup_works(urls)

@@ -21,7 +21,7 @@ from walletbackup.state import WalletRecord
 CLIENT, CUSTODIAN = b"client share", b"custodian share"
 
 
-def test_kms_rotation_and_custodian_rewrap(wb: WalletBackup, paths: dict[str, str]) -> None:
+def test_kms_rotation_and_custodian_rewrap(wb: WalletBackup, urls: dict[str, str]) -> None:
     wb.backup_wallet(
         "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
     )
@@ -49,11 +49,11 @@ def _custodian_header(wb: WalletBackup) -> bytes:
     return raw[14 : 14 + length]
 
 
-def test_new_backups_use_the_rotated_key(paths: dict[str, str]) -> None:
-    kms = LocalKms(paths["kms"])
+def test_new_backups_use_the_rotated_key(urls: dict[str, str]) -> None:
+    kms = LocalKms(urls["kms"])
     kms.stanza_args()
     kms.rotate()
-    with WalletBackup(store=paths["store"], kms=kms) as wb:
+    with WalletBackup(store=urls["store"], kms=kms) as wb:
         wb.backup_wallet(
             "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
         )

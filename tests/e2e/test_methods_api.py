@@ -106,11 +106,11 @@ def test_rebackup_with_replace_keeps_only_that_method_and_discards_the_rest(
 
 
 def test_a_discard_that_cannot_run_stays_queued_and_is_retried(
-    wb: WalletBackup, vault: Path, paths: dict[str, str]
+    wb: WalletBackup, vault: Path, urls: dict[str, str]
 ) -> None:
     start(wb, vault)
     old = keys(vault)
-    with WalletBackup(store=paths["store"], kms=paths["kms"]) as fresh:
+    with WalletBackup(store=urls["store"], kms=urls["kms"]) as fresh:
         # A fresh WalletBackup does not know where the vault keeps its keys: the discard fails
         # (after the new backup is stored), and stays queued.
         fresh.backup_wallet(
@@ -252,13 +252,13 @@ with WalletBackup(store=job["store"], kms=job["kms"]) as wb:
 
 @pytest.mark.slow
 def test_two_processes_adding_methods_lose_no_update(
-    wb: WalletBackup, paths: dict[str, str], vault: Path
+    wb: WalletBackup, urls: dict[str, str], vault: Path
 ) -> None:
     wb.backup_wallet(
         "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
     )
     rounds = 5
-    job = json.dumps({**paths, "rounds": rounds, "unlock": UNLOCK, "dir": str(vault)})
+    job = json.dumps({**urls, "rounds": rounds, "unlock": UNLOCK, "dir": str(vault)})
     children = [
         subprocess.Popen([sys.executable, "-c", ADDER], stdin=subprocess.PIPE, text=True)
         for _ in range(2)

@@ -236,10 +236,10 @@ def test_confirm_in_managed_mode_is_refused(wb: WalletBackup) -> None:
         wb.stored_client_backup_share("wallet-1", "password", success=True)
 
 
-def test_mode_mismatch_is_refused(wb: WalletBackup, paths: dict[str, str]) -> None:
+def test_mode_mismatch_is_refused(wb: WalletBackup, urls: dict[str, str]) -> None:
     backup(wb)
     with (
-        WalletBackup(store=paths["store"], kms=paths["kms"], mode="self-managed") as other,
+        WalletBackup(store=urls["store"], kms=urls["kms"], mode="self-managed") as other,
         pytest.raises(PolicyViolation, match="managed mode"),
     ):
         backup(other)
@@ -307,18 +307,18 @@ def test_store_path_not_writable(tmp_path: Path) -> None:
 
 
 def test_kms_key_file_with_loose_permissions(
-    wb: WalletBackup, tmp_path: Path, paths: dict[str, str]
+    wb: WalletBackup, tmp_path: Path, urls: dict[str, str]
 ) -> None:
     backup(wb)
     os.chmod(tmp_path / "custodian.key", 0o644)
     with (
-        WalletBackup(store=paths["store"], kms=paths["kms"]) as again,
+        WalletBackup(store=urls["store"], kms=urls["kms"]) as again,
         pytest.raises(PolicyViolation, match="chmod 600"),
     ):
         again.recover_wallet("wallet-1", method="password", password=PASSWORD)
 
 
-def test_missing_kms_key_file(wb: WalletBackup, tmp_path: Path, paths: dict[str, str]) -> None:
+def test_missing_kms_key_file(wb: WalletBackup, tmp_path: Path, urls: dict[str, str]) -> None:
     backup(wb)
     (tmp_path / "custodian.key").rename(tmp_path / "moved.key")
     with pytest.raises(KmsKeyMissing, match=r"custodian\.key does not exist"):
@@ -338,13 +338,13 @@ def test_lost_kms_key_is_not_replaced_by_the_next_backup(wb: WalletBackup, tmp_p
 
 
 def test_other_kms_key_cannot_open_custodian_share(
-    wb: WalletBackup, tmp_path: Path, paths: dict[str, str]
+    wb: WalletBackup, tmp_path: Path, urls: dict[str, str]
 ) -> None:
     backup(wb)
     other = LocalKms(f"local://{tmp_path / 'other.key'}")
     other.create_key()
     with (
-        WalletBackup(store=paths["store"], kms=other) as again,
+        WalletBackup(store=urls["store"], kms=other) as again,
         pytest.raises(UnlockFailed, match="key"),
     ):
         again.recover_wallet("wallet-1", method="password", password=PASSWORD)

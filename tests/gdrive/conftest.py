@@ -56,6 +56,12 @@ def retry(sleeps: list[float]) -> RetryPolicy:
 
 
 @pytest.fixture
+def drive(google: FakeGoogle, retry: RetryPolicy) -> dict[str, Any]:
+    """The gdrive options API-level calls pass besides credentials: the fake, fast retries."""
+    return {"api_root": google.url, "retry": retry, "timeout": TIMEOUT}
+
+
+@pytest.fixture
 def credentials(google: FakeGoogle) -> Credentials:
     return user_credentials(google)
 

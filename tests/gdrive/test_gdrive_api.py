@@ -7,40 +7,20 @@ The password-first scenarios are in test_gdrive_e2e_password.py.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gdrive_browser import ScriptedBrowser
 from gdrive_fake import FakeGoogle, Fault
-from gdrive_support import TIMEOUT, user_credentials
+from gdrive_support import user_credentials
 from google.oauth2.credentials import Credentials
 
-from walletbackup import BackupNotFound, MethodUnavailable, StorageError, WalletBackup
-from walletbackup_gdrive import RetryPolicy, signin
+from walletbackup import BackupNotFound, MethodUnavailable, WalletBackup
+from walletbackup.retry import RetriesExhausted
+from walletbackup_gdrive import signin
 
 CLIENT, CUSTODIAN = b"client share \x00\xff", b"custodian share"
-
-
-@pytest.fixture
-def urls(tmp_path: Path) -> dict[str, str]:
-    return {
-        "store": f"sqlite:///{tmp_path / 'backups.db'}",
-        "kms": f"local:///{tmp_path / 'custodian.key'}",
-    }
-
-
-@pytest.fixture
-def wb(urls: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(**urls) as instance:
-        yield instance
-
-
-@pytest.fixture
-def drive(google: FakeGoogle, retry: RetryPolicy) -> dict[str, Any]:
-    """The gdrive options every call here passes besides credentials."""
-    return {"api_root": google.url, "retry": retry, "timeout": TIMEOUT}
 
 
 def back_up(wb: WalletBackup, credentials: Credentials, drive: dict[str, Any]) -> None:
@@ -81,7 +61,7 @@ def test_an_outage_leaves_the_previous_backup_and_says_so(
     back_up(wb, credentials, drive)
     before = wb.backup_status("w")
     google.inject(Fault("POST /upload", 503, count=100))
-    with pytest.raises(StorageError, match="try again later"):
+    with pytest.raises(RetriesExhausted, match="try again later"):
         wb.backup_wallet(
             "w",
             b"reshared",
@@ -95,7 +75,7 @@ def test_an_outage_leaves_the_previous_backup_and_says_so(
     got = wb.recover_wallet("w", method="gdrive", credentials=credentials, **drive)
     assert got.client_share == CLIENT
     last_backup = [e for e in wb.audit_log("w") if e["type"] == "backup"][-1]
-    assert (last_backup["outcome"], last_backup["error"]) == ("failed", "StorageError")
+    assert (last_backup["outcome"], last_backup["error"]) == ("failed", "RetriesExhausted")
 
 
 def test_a_new_gdrive_key_replaces_the_old_one(

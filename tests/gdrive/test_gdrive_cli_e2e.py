@@ -18,16 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_handoff import Handoff
+from cli_support import cli_argv, home_env
 from gdrive_browser import ScriptedBrowser
 from gdrive_fake import FakeGoogle
 from gdrive_support import CLIENT_ID, TIMEOUT
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from browser_handoff import Handoff  # noqa: E402
-from cli_support import home_env  # noqa: E402
 
 SCRIPT = Path(sys.executable).parent / "walletbackup"
 #: Seconds one command may take (a sign-in included): generous for a loaded CI machine.
@@ -59,9 +54,7 @@ class Machine:
         )
 
     def command(self, *args: str) -> list[str]:
-        store = f"sqlite:///{self.shared / 'backups.db'}"
-        kms = f"local:///{self.shared / 'custodian.key'}"
-        return [str(SCRIPT), "--store", store, "--kms", kms, *args]
+        return cli_argv(self.shared, *args, program=str(SCRIPT))
 
     def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -6,17 +6,15 @@ Needs the password plugin installed beside gdrive (the nox session installs both
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from gdrive_fake import FakeGoogle, Fault
-from gdrive_support import TIMEOUT, user_credentials
+from gdrive_support import user_credentials
 from google.oauth2.credentials import Credentials
 
-from walletbackup import StorageError, WalletBackup
-from walletbackup_gdrive import RetryPolicy
+from walletbackup import WalletBackup
+from walletbackup.retry import RetriesExhausted
 
 #: The issue's scenario needs the password plugin beside gdrive: runs in the session "all".
 pytestmark = pytest.mark.cross_plugin
@@ -28,25 +26,12 @@ CLIENT, CUSTODIAN = b"client share", b"custodian share"
 
 
 @pytest.fixture
-def urls(tmp_path: Path) -> dict[str, str]:
-    return {
-        "store": f"sqlite:///{tmp_path / 'backups.db'}",
-        "kms": f"local:///{tmp_path / 'custodian.key'}",
-    }
-
-
-@pytest.fixture
-def wb(urls: dict[str, str]) -> Iterator[WalletBackup]:
-    with WalletBackup(**urls) as instance:
-        instance.backup_wallet(
-            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
-        )
-        yield instance
-
-
-@pytest.fixture
-def drive(google: FakeGoogle, retry: RetryPolicy) -> dict[str, Any]:
-    return {"api_root": google.url, "retry": retry, "timeout": TIMEOUT}
+def wb(wb: WalletBackup) -> WalletBackup:
+    """The shared ``wb``, with wallet w backed up with a password."""
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    return wb
 
 
 def test_add_gdrive_then_recover_on_a_fresh_machine(
@@ -82,7 +67,7 @@ def test_an_outage_while_adding_gdrive_changes_nothing(
 ) -> None:
     before = wb.backup_status("w")
     google.inject(Fault("POST /upload", 503, count=100))
-    with pytest.raises(StorageError, match="Google Drive could not upload the key file"):
+    with pytest.raises(RetriesExhausted, match="Google Drive could not upload the key file"):
         wb.add_backup_method("w", "gdrive", unlock_with=UNLOCK, credentials=credentials, **drive)
     assert wb.backup_status("w") == before
     assert wb.available_recovery_methods("w") == ["password"]
@@ -92,7 +77,7 @@ def test_an_outage_while_adding_gdrive_changes_nothing(
     assert (event["method"], event["outcome"], event["error"]) == (
         "gdrive",
         "failed",
-        "StorageError",
+        "RetriesExhausted",
     )
     # Drive is back: adding it now works, and the password still does.
     google.faults.clear()
@@ -105,7 +90,7 @@ def test_an_outage_while_reading_back_leaves_no_key_behind(
 ) -> None:
     # The upload works, the read-back does not: enroll fails and removes its own upload.
     google.inject(Fault("GET /drive/v3/files/", 503, count=5))
-    with pytest.raises(StorageError, match="download the key file"):
+    with pytest.raises(RetriesExhausted, match="download the key file"):
         wb.add_backup_method("w", "gdrive", unlock_with=UNLOCK, credentials=credentials, **drive)
     assert google.files_of() == []
     assert wb.available_recovery_methods("w") == ["password"]

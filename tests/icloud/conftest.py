@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,10 @@ from walletbackup.methods import BackupMethod
 from walletbackup_icloud import ICloudMethod, accounts
 
 
-@pytest.fixture(autouse=True)
-def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Saved sign-ins go to this test's own directory, never the real ~/.config."""
-    home = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    return home
+@pytest.fixture
+def config_home(private_home: Path) -> Path:
+    """Where saved sign-ins go: the test's own config directory (tests/conftest.py makes it)."""
+    return Path(os.environ["XDG_CONFIG_HOME"])
 
 
 @pytest.fixture(scope="session")

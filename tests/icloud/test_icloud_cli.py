@@ -19,7 +19,8 @@ from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID, CODE, OTHER_APPLE_ID, PASSWORD, Script, sign_in
 
 from walletbackup import plugins
-from walletbackup.cli import EXIT_UNAVAILABLE, cli
+from walletbackup.cli import cli
+from walletbackup.cli.exits import EXIT_UNAVAILABLE
 from walletbackup.testing import new_context
 from walletbackup_icloud import FOLDER_NAME, ICloudMethod, accounts
 

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import click
 import pytest
+from cli_support import cli_argv, write_shares
 from click.testing import CliRunner, Result
 from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID, CODE, OTHER_APPLE_ID, PASSWORD
 
 from walletbackup import plugins
-from walletbackup.cli import EXIT_UNAVAILABLE, cli
+from walletbackup.cli import cli
+from walletbackup.cli.exits import EXIT_UNAVAILABLE
 from walletbackup_icloud import FOLDER_NAME, accounts
 
 CLIENT = b"client-share:" + bytes(range(32))
@@ -40,21 +42,9 @@ def root() -> click.Group:
     return group
 
 
-@pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing of the user's: no config file, data directory or home outside this test."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.delenv("WALLETBACKUP_CONFIG", raising=False)
-
-
 @pytest.fixture
 def shares(tmp_path: Path) -> tuple[Path, Path]:
-    client, custodian = tmp_path / "client.share", tmp_path / "custodian.share"
-    for path, data in ((client, CLIENT), (custodian, CUSTODIAN)):
-        path.write_bytes(data)
-        path.chmod(0o600)
-    return client, custodian
+    return write_shares(tmp_path, client=CLIENT, custodian=CUSTODIAN)
 
 
 class Operator:
@@ -62,18 +52,13 @@ class Operator:
 
     def __init__(self, root: click.Group, tmp_path: Path) -> None:
         self.root = root
-        self.globals = [
-            "--store",
-            f"sqlite:///{tmp_path / 'backups.db'}",
-            "--kms",
-            f"local:///{tmp_path / 'custodian.key'}",
-        ]
+        self.tmp = tmp_path
         self.printed: list[str] = []
 
     def run(self, *args: str, lines: tuple[str, ...] = (), code: int = 0) -> Result:
         text = "".join(f"{line}\n" for line in lines)
         result = CliRunner().invoke(
-            self.root, [*self.globals, *args], input=text, catch_exceptions=False
+            self.root, cli_argv(self.tmp, *args), input=text, catch_exceptions=False
         )
         self.printed.append(result.output)
         assert result.exit_code == code, result.output

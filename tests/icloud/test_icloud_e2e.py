@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID
@@ -14,14 +11,6 @@ from walletbackup_icloud import FOLDER_NAME, accounts
 
 CLIENT = b"client-share:" + bytes(range(32))
 CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
-
-
-@pytest.fixture
-def wb(tmp_path: Path) -> Iterator[WalletBackup]:
-    with WalletBackup(
-        store=f"sqlite:///{tmp_path / 'backups.db'}", kms=f"local:///{tmp_path / 'custodian.key'}"
-    ) as instance:
-        yield instance
 
 
 def key_files(fake: FakeICloud) -> list[str]:

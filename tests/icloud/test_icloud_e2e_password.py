@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from icloud_fake import FakeICloud
 from icloud_support import APPLE_ID
+from retry_support import assert_backoff
 
 from walletbackup import BackupNotFound, MethodUnavailable, WalletBackup
+from walletbackup.retry import RetriesExhausted
 from walletbackup_icloud import FOLDER_NAME, accounts
 
 #: Backs up with the password method first, as users do: needs the password plugin beside
@@ -24,14 +23,12 @@ CUSTODIAN = b"custodian-share:" + bytes(range(32, 64))
 
 
 @pytest.fixture
-def wb(tmp_path: Path) -> Iterator[WalletBackup]:
-    with WalletBackup(
-        store=f"sqlite:///{tmp_path / 'backups.db'}", kms=f"local:///{tmp_path / 'custodian.key'}"
-    ) as instance:
-        instance.backup_wallet(
-            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
-        )
-        yield instance
+def wb(wb: WalletBackup) -> WalletBackup:
+    """The shared ``wb``, with wallet w backed up with a password."""
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+    )
+    return wb
 
 
 def key_files(fake: FakeICloud) -> list[str]:
@@ -87,9 +84,9 @@ def test_icloud_outage_while_adding_keeps_the_backup(
     wb: WalletBackup, fake: FakeICloud, signed_in: accounts.SavedAccount, sleeps: list[float]
 ) -> None:
     fake.fail("createFolders", 503, times=10)
-    with pytest.raises(MethodUnavailable, match="try again later"):
+    with pytest.raises(RetriesExhausted, match=r"\(4 attempts\); try again later"):
         wb.add_backup_method("w", "icloud", unlock_with=UNLOCK, sleep=sleeps.append)
-    assert sleeps == [0.5, 1.0, 2.0]
+    assert_backoff(sleeps, [0.5, 1.0, 2.0])
     assert wb.available_recovery_methods("w") == ["password"]
     assert wb.recover_wallet("w", method="password", password=PASSWORD).client_share == CLIENT
 

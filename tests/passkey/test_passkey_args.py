@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from walletbackup.canonical import b64encode
 from walletbackup.errors import MalformedBackup
 from walletbackup_passkey import PasskeyMethod
 from walletbackup_passkey import devices as devices_module
 from walletbackup_passkey import method as method_module
-from walletbackup_passkey.args import PasskeyArgs, b64encode, parse
+from walletbackup_passkey.args import PasskeyArgs, parse
 
 GOOD = PasskeyArgs("security-key", "localhost", b"\x11" * 48, b"\x22" * 32).to_args()
 

@@ -16,7 +16,8 @@ from passkey_support import PIN, Recorder, new_key
 from soft_authenticator import SoftAuthenticator
 
 from walletbackup import plugins
-from walletbackup.cli import EXIT_POLICY, EXIT_UNAVAILABLE, cli
+from walletbackup.cli import cli
+from walletbackup.cli.exits import EXIT_POLICY, EXIT_UNAVAILABLE
 from walletbackup.testing import new_context
 from walletbackup_passkey import PasskeyDeclined, PasskeyMethod
 from walletbackup_passkey import security_key as security_key_module

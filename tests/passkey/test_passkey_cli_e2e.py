@@ -23,14 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_handoff import Handoff
 from chromium_devtools import Person, Tab
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-from browser_handoff import Handoff  # noqa: E402
-from cli_support import home_env  # noqa: E402
+from cli_support import cli_argv, home_env
 
 SCRIPT = Path(sys.executable).parent / "walletbackup"
 #: Seconds one command may take, the person at the browser included.
@@ -54,9 +49,7 @@ class User:
         return home_env(self.home, WALLETBACKUP_PLUGINS="passkey", BROWSER=self.browser)
 
     def command(self, *args: str) -> list[str]:
-        store = f"sqlite:///{self.home / 'backups.db'}"
-        kms = f"local:///{self.home / 'custodian.key'}"
-        return [str(SCRIPT), "--store", store, "--kms", kms, *args]
+        return cli_argv(self.home, *args, program=str(SCRIPT))
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A command that opens no browser."""

@@ -6,8 +6,6 @@ real fido2 client, and a virtual authenticator in real Chromium for the browser 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,14 +19,6 @@ from walletbackup_passkey import devices as devices_module
 from walletbackup_passkey import security_key as security_key_module
 
 CLIENT, CUSTODIAN = b"client share of wallet w", b"custodian share of wallet w"
-
-
-@pytest.fixture
-def wb(tmp_path: Path) -> Iterator[WalletBackup]:
-    with WalletBackup(
-        store=f"sqlite:///{tmp_path / 'backups.db'}", kms=f"local:///{tmp_path / 'custodian.key'}"
-    ) as instance:
-        yield instance
 
 
 def on(key: SoftAuthenticator, **options: Any) -> dict[str, Any]:

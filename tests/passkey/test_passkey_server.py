@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 import pytest
 from passkey_support import Recorder
 
+from walletbackup.canonical import b64encode
 from walletbackup.errors import MethodUnavailable, PolicyViolation
 from walletbackup.testing import new_context
 from walletbackup_passkey import PasskeyDeclined, PasskeyMethod, PasskeyNotFound
-from walletbackup_passkey.args import b64encode, parse
+from walletbackup_passkey.args import parse
 
 CONTEXT = new_context()
 SECRET = os.urandom(32)

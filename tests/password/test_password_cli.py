@@ -9,37 +9,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import CLIENT_SHARE, CUSTODIAN_SHARE, cli_argv, share_args, store_args
 from click.testing import CliRunner, Result
 
 from walletbackup import plugins
-from walletbackup.cli import EXIT_POLICY, EXIT_UNLOCK_FAILED, EXIT_USAGE, cli
+from walletbackup.cli import cli
+from walletbackup.cli.exits import EXIT_POLICY, EXIT_UNLOCK_FAILED, EXIT_USAGE
 
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new horse battery staple 43"
 FAST = ["--option", "low_memory=true", "--option", "target_seconds=0.001"]
-CLIENT_SHARE = bytes(range(1, 33))
-CUSTODIAN_SHARE = bytes(range(101, 133))
 
 
 class Run:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.globals = [
-            "--store",
-            f"sqlite:///{tmp / 'b.db'}",
-            "--kms",
-            f"local:///{tmp / 'k.key'}",
-        ]
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, [*self.globals, *args], input=input, catch_exceptions=False)
+        argv = cli_argv(self.tmp, *args)
+        return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
 
     def shares(self) -> list[str]:
-        client, custodian = self.tmp / "client.share", self.tmp / "custodian.share"
-        for path, data in ((client, CLIENT_SHARE), (custodian, CUSTODIAN_SHARE)):
-            path.write_bytes(data)
-            path.chmod(0o600)
-        return ["--client-share-file", str(client), "--custodian-share-file", str(custodian)]
+        return share_args(self.tmp)
 
     def backup(self, *extra: str, password: str = PASSWORD) -> Result:
         return self(
@@ -168,7 +159,7 @@ def test_the_options_file_in_a_real_process(tmp_path: Path, run: Run) -> None:
         "HOME": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }
-    command = [sys.executable, "-m", "walletbackup", *run.globals]
+    command = [sys.executable, "-m", "walletbackup", *store_args(tmp_path)]
     backup = subprocess.run(
         [
             *command,

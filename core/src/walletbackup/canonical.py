@@ -66,10 +66,19 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64decode(text: str, length: int | None = None) -> bytes:
-    """Decode strict base64url without padding; ``length``, when given, is the exact size."""
+def b64decode(text: object, length: int | range | None = None) -> bytes:
+    """Decode strict base64url without padding (one spelling per value); not text is malformed.
+
+    ``length``, when given, is the size in bytes: exactly (an int) or within a range. The size is
+    checked from the text's length, before anything is decoded.
+    """
     if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise MalformedBackup("base64url: not unpadded base64url text")
+    sizes = range(length, length + 1) if isinstance(length, int) else length
+    # Unpadded base64url of n bytes is exactly ceil(4n / 3) characters, so this is the size.
+    size = len(text) * 3 // 4
+    if sizes is not None and size not in sizes:
+        raise MalformedBackup(f"base64url: expected {size_text(sizes)} bytes, got {size}")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error:
@@ -78,9 +87,12 @@ def b64decode(text: str, length: int | None = None) -> bytes:
         raise MalformedBackup(
             "base64url: non-canonical encoding (stray bits in the last character)"
         )
-    if length is not None and len(data) != length:
-        raise MalformedBackup(f"base64url: expected {length} bytes, got {len(data)}")
     return data
+
+
+def size_text(sizes: range) -> str:
+    """``32`` or ``16 to 1023``: a size in bytes, for a message."""
+    return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"
 
 
 def _check(obj: Any, depth: int) -> None:
@@ -118,4 +130,13 @@ def _first_line(exc: ValueError) -> str:
     return str(exc).splitlines()[0][:120]
 
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "MIN_INT", "b64decode", "b64encode", "dumps", "loads"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "MIN_INT",
+    "b64decode",
+    "b64encode",
+    "dumps",
+    "loads",
+    "size_text",
+]

@@ -7,8 +7,9 @@ cannot get the cryptography wrong. See docs/plugins.md for a worked example.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -142,12 +143,73 @@ class BackupMethod(ABC):
         return None
 
 
-def require(args: Mapping[str, Any], key: str, kind: type) -> Any:
-    """Fetch ``args[key]`` and check its type, raising :class:`MalformedBackup` when wrong."""
-    value = args.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise MalformedBackup(f"stanza argument {key!r} is missing or not a {kind.__name__}")
+def check_arg_names(args: object, allowed: Collection[str], *, method: str = "") -> None:
+    """Raise :class:`MalformedBackup` unless ``args`` is a mapping with none but ``allowed`` keys.
+
+    ``method`` names the method in the message (``unknown password stanza argument(s): 'x'``).
+    """
+    label = f"{method} stanza argument".lstrip()
+    if not isinstance(args, Mapping):
+        raise MalformedBackup(f"{label}s must be an object")
+    # repr, cut short: a hostile key is shown, never a whole one of any size.
+    unknown = sorted(repr(key)[:40] for key in set(args) - set(allowed))
+    if unknown:
+        raise MalformedBackup(f"unknown {label}(s): {', '.join(unknown)}")
+
+
+def require(
+    args: Mapping[str, Any],
+    key: str,
+    kind: type,
+    *,
+    method: str = "",
+    choices: Collection[object] = (),
+    pattern: re.Pattern[str] | None = None,
+    check: Callable[[Any], bool] | None = None,
+    what: str = "",
+) -> Any:
+    """``args[key]`` when it is a ``kind`` (a bool is never an int) and passes the checks given.
+
+    The checks: one of ``choices``; for a str, ``pattern`` matches it whole; ``check(value)`` is
+    true. Anything else raises :class:`MalformedBackup` naming the key (and ``method``, when
+    given): "is missing", or "must be" ``what`` (default: the choices, else the type).
+    """
+    label = f"{method} stanza argument {key!r}".lstrip()
+    if key not in args:
+        raise MalformedBackup(f"{label} is missing")
+    value = args[key]
+    if (
+        not isinstance(value, kind)
+        or (isinstance(value, bool) and kind is not bool)
+        # any(==), not "in": an unhashable value must fail the check, not raise TypeError.
+        or (choices and not any(value == choice for choice in choices))
+        or (pattern is not None and not (isinstance(value, str) and pattern.fullmatch(value)))
+        or (check is not None and not check(value))
+    ):
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        expected = what or " or ".join(map(repr, choices)) or f"{article} {kind.__name__}"
+        raise MalformedBackup(f"{label} must be {expected}")
     return value
+
+
+def require_bytes(
+    args: Mapping[str, Any], key: str, length: int | range, *, method: str = ""
+) -> bytes:
+    """``args[key]`` decoded from unpadded base64url, of ``length`` bytes (exactly, or a range).
+
+    The size is checked before anything is decoded; anything else raises :class:`MalformedBackup`
+    naming the key, as :func:`require` does.
+    """
+    # Imported here: plugin discovery loads this module, and most commands decode nothing.
+    from .canonical import b64decode, size_text  # noqa: PLC0415
+
+    sizes = range(length, length + 1) if isinstance(length, int) else length
+    what = f"unpadded base64url of {size_text(sizes)} bytes"
+    value = require(args, key, str, method=method, what=what)
+    try:
+        return b64decode(value, sizes)
+    except MalformedBackup:
+        raise MalformedBackup(f"{method} stanza argument {key!r} must be {what}".lstrip()) from None
 
 
 __all__ = [
@@ -158,5 +220,7 @@ __all__ = [
     "JsonValue",
     "MethodContext",
     "Option",
+    "check_arg_names",
     "require",
+    "require_bytes",
 ]

@@ -86,13 +86,16 @@ class DeviceMemory:
             memory = _memory(wallets.get(wallet_id, {}))
             yield memory
             wallets[wallet_id] = asdict(memory)
-            write_private(self.path, json.dumps(document, sort_keys=True).encode())
+            try:
+                write_private(self.path, json.dumps(document, sort_keys=True).encode())
+            except OSError as exc:
+                raise StorageError(f"cannot write the device memory {self.path}: {exc}") from None
 
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    private_dir(path.parent)
     try:
+        private_dir(path.parent)
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise StorageError(f"cannot use the device memory {path}: {exc.strerror}") from None

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import struct
 import zlib
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
+from walletbackup import files
 from walletbackup.errors import StorageError
 from walletbackup.stores.base import Store
 from walletbackup.stores.locking import LockFile, wallet_key
@@ -107,35 +107,8 @@ class FileStore(Store):
 
     def _write_atomic(self, target: Path, prefix: str, content: bytes, *, replace: bool) -> None:
         """Write ``target`` whole or not at all; without ``replace``, an existing one wins."""
-        temp = self.path / f"{prefix}.{secrets.token_hex(8)}.tmp"
-        with open(temp, "xb", opener=_private) as f:
-            try:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            except BaseException:
-                os.unlink(temp)
-                raise
-        try:
-            if replace:
-                os.replace(temp, target)
-            else:
-                with suppress(FileExistsError):  # another process wrote it first
-                    os.link(temp, target)
-                os.unlink(temp)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        self._sync_dir()
-
-    def _sync_dir(self) -> None:
-        # Makes a rename or unlink durable: it lives in the directory, not in the file.
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with suppress(FileExistsError):  # without replace: another process wrote it first
+            files.write_private(target, content, replace=replace, temp_prefix=prefix)
 
     def _remove_leftovers(self, name: str) -> None:
         prefix = name + "."
@@ -211,7 +184,7 @@ class FileStore(Store):
                 os.unlink(self.path / (name + _SUFFIX))
             except FileNotFoundError:
                 return
-            self._sync_dir()
+            files.fsync_dir(self.path)
 
     def wallets(self) -> Iterator[str]:
         found = []
@@ -250,7 +223,7 @@ class FileStore(Store):
                 os.fsync(f.fileno())
                 self._audit_good = (self._audit_good[0], end + len(frame))
             if created:
-                self._sync_dir()
+                files.fsync_dir(self.path)
 
     def audit_records(self) -> Iterator[bytes]:
         path = self.path / _AUDIT

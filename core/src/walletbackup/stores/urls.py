@@ -8,10 +8,10 @@ working directory when the store opens, so a later ``chdir`` does not move the s
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from walletbackup import files
 from walletbackup.errors import StorageError
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
@@ -48,9 +48,9 @@ def local_path(url: str) -> Path:
 
 
 def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) if needed; the directory itself gets mode 0700."""
+    """Create ``path`` (and missing parents) if needed, mode 0700; a failure is a StorageError."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files.private_dir(path)
     except OSError as exc:
         raise StorageError(
             f"cannot create the store directory {path}: {exc.strerror or exc}; "
@@ -59,9 +59,9 @@ def make_private_dir(path: Path) -> None:
 
 
 def create_private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists (an existing file is left as is)."""
+    """Create ``path`` empty, mode 0600, unless it exists; a failure is a StorageError."""
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        files.create_private(path)
     except OSError as exc:
         raise StorageError(
             f"cannot create or open {path}: {exc.strerror or exc}; "

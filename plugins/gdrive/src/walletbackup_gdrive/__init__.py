@@ -5,8 +5,9 @@ Importing this package loads neither google-auth nor requests; they load when Dr
 
 from __future__ import annotations
 
+from walletbackup.retry import RetryPolicy
+
 from .endpoints import SCOPE
 from .method import GDriveMethod
-from .retry import RetryPolicy
 
 __all__ = ["SCOPE", "GDriveMethod", "RetryPolicy"]

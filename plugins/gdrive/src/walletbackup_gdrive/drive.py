@@ -21,11 +21,11 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.transport.requests import AuthorizedSession
 
 from walletbackup.errors import MethodUnavailable, StorageError, WalletBackupError
+from walletbackup.retry import RetryPolicy, Transient, call_with_retries, retry_after_seconds
 
 from .endpoints import DEFAULT_API_ROOT, SCOPE, check_url
 from .keyfile import KeyFileSpec
 from .multipart import encode_related
-from .retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("walletbackup.gdrive")
 
@@ -56,15 +56,6 @@ class _Reply:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-class _Transient(Exception):
-    """A failure worth retrying; ``detail`` says what happened (no secrets)."""
-
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 class DriveClient:
@@ -208,36 +199,7 @@ class DriveClient:
         return [_drive_file(entry) for entry in entries], next_token or None
 
     def _retrying(self, what: str, attempt: Callable[[int], T]) -> T:
-        policy, number = self._retry, 1
-        while True:
-            try:
-                return attempt(number)
-            except _Transient as problem:
-                if number >= policy.attempts:
-                    raise StorageError(
-                        f"Google Drive could not {what}: {problem.detail} "
-                        f"({number} attempt{'s' if number > 1 else ''}); try again later"
-                    ) from None
-                delay = (
-                    problem.retry_after
-                    if problem.retry_after is not None
-                    else policy.backoff(number)
-                )
-                if delay > policy.max_retry_after:
-                    raise StorageError(
-                        f"Google Drive could not {what}: {problem.detail}, and asks to wait "
-                        f"{delay:.0f} s before trying again; try again later"
-                    ) from None
-                log.warning(
-                    "Google Drive could not %s (%s); trying again in %.1f s (attempt %d of %d)",
-                    what,
-                    problem.detail,
-                    delay,
-                    number + 1,
-                    policy.attempts,
-                )
-                policy.sleep(delay)
-                number += 1
+        return call_with_retries(self._retry, "Google Drive", what, attempt)
 
     def _send(
         self,
@@ -251,7 +213,7 @@ class DriveClient:
         allow_404: bool = False,
         limit: int = _MAX_JSON,
     ) -> _Reply:
-        """One HTTP request: a reply, or :class:`_Transient`, or a walletbackup error."""
+        """One HTTP request: a reply, or :class:`Transient`, or a walletbackup error."""
         try:
             with self._session.request(
                 method,
@@ -269,14 +231,14 @@ class DriveClient:
                     _read(response, limit if response.ok else _MAX_JSON),
                 )
         except requests.Timeout:
-            raise _Transient(f"no answer within {self._timeout:g} s") from None
+            raise Transient(f"no answer within {self._timeout:g} s") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            raise _Transient("the connection failed or dropped") from None
+            raise Transient("the connection failed or dropped") from None
         except auth_exceptions.TransportError:
-            raise _Transient("Google's sign-in service could not be reached") from None
+            raise Transient("Google's sign-in service could not be reached") from None
         except auth_exceptions.RefreshError as exc:
             if exc.retryable:
-                raise _Transient("Google's sign-in service failed") from None
+                raise Transient("Google's sign-in service failed") from None
             raise MethodUnavailable(
                 f"Google no longer accepts this sign-in ({_refresh_reason(exc)}): sign in again "
                 "with `walletbackup gdrive login`, or pass fresh credentials"
@@ -297,12 +259,12 @@ def _read(response: requests.Response, limit: int) -> bytes:
 
 
 def _problem(what: str, reply: _Reply) -> Exception:
-    """The error for an HTTP error reply: :class:`_Transient` when worth retrying."""
+    """The error for an HTTP error reply: :class:`Transient` when worth retrying."""
     status = reply.status
     reasons, message = _google_error(reply.body)
     label = f"HTTP {status}" + (f" {sorted(reasons)[0]}" if reasons else "")
     if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_LIMITED):
-        return _Transient(label, retry_after_seconds(reply.headers.get("Retry-After")))
+        return Transient(label, retry_after_seconds(reply.headers.get("Retry-After")))
     if status == 401:
         return MethodUnavailable(
             "Google Drive still rejects the sign-in after refreshing it (HTTP 401): sign in "

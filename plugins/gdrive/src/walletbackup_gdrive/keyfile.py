@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from walletbackup.errors import MalformedBackup
-from walletbackup.methods import MethodContext, require
+from walletbackup.methods import MethodContext, check_arg_names, require
 
 KEY_SIZE = 32
 ARGS = frozenset({"file_id", "file_name", "client"})
@@ -73,18 +72,13 @@ class KeyFileSpec:
 
 def check_args(args: Mapping[str, Any]) -> None:
     """Raise :class:`MalformedBackup` unless ``args`` are exactly what enroll writes."""
-    if not isinstance(args, Mapping):
-        raise MalformedBackup("gdrive stanza arguments must be a mapping")
-    extra = sorted(str(key) for key in set(args) - ARGS)
-    if extra:
-        raise MalformedBackup(f"gdrive stanza has unexpected argument(s): {', '.join(extra)}")
+    check_arg_names(args, ARGS, method="gdrive")
     for key, pattern in (
         ("file_id", _FILE_ID),
         ("file_name", _FILE_NAME),
         ("client", _FINGERPRINT),
     ):
-        if not pattern.fullmatch(require(args, key, str)):
-            raise MalformedBackup(f"gdrive stanza argument {key!r} is not well-formed")
+        require(args, key, str, method="gdrive", pattern=pattern, what="well-formed")
 
 
 __all__ = [

@@ -25,11 +25,11 @@ from walletbackup.methods import (
     MethodContext,
     Option,
 )
+from walletbackup.retry import RetryPolicy
 
 from . import signin as signin_store
 from .endpoints import DEFAULT_API_ROOT, FULL_DRIVE_SCOPE, SCOPE, check_url
 from .keyfile import KEY_SIZE, KeyFileSpec, check_args, client_fingerprint
-from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .drive import DriveClient

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from typing import Any
 
 import platformdirs
 
+from walletbackup import files
 from walletbackup.errors import MethodUnavailable, StorageError
 
 from .endpoints import DEFAULT_REVOKE_URI, SCOPE, check_url
@@ -30,6 +30,8 @@ from .keyfile import client_fingerprint
 log = logging.getLogger("walletbackup.gdrive")
 
 FORMAT = 1
+#: A sign-in is a few hundred bytes; a larger file is not one (and is not read into memory).
+MAX_SIGNIN_BYTES = 64 * 1024
 _FIELDS = ("client_id", "client_secret", "refresh_token", "token_uri", "revoke_uri")
 _INSTALLED_FIELDS = ("client_id", "client_secret", "auth_uri", "token_uri")
 
@@ -95,13 +97,16 @@ def load(path: Path | None = None) -> SignIn | None:
     """The sign-in saved at ``path`` (default location when None); None if there is none."""
     path = path or default_path()
     try:
-        info = path.stat()
+        contents = files.read_limited(path, MAX_SIGNIN_BYTES)
     except FileNotFoundError:
         return None
+    except files.FileTooLarge:
+        raise _damaged(path) from None
     except OSError as exc:
         raise MethodUnavailable(
             f"cannot read the Google sign-in at {path}: {exc.strerror}"
         ) from None
+    info = contents.status
     if os.name == "posix":
         if info.st_uid != os.getuid():
             raise MethodUnavailable(
@@ -114,13 +119,15 @@ def load(path: Path | None = None) -> SignIn | None:
                 f"{stat.S_IMODE(info.st_mode):03o}); run `chmod 600 {path}`, or sign in again"
             )
     try:
-        document = json.loads(path.read_bytes())
-        return _parse(path, document)
-    except (OSError, ValueError, TypeError):
-        raise MethodUnavailable(
-            f"the Google sign-in at {path} is damaged; sign in again with "
-            "`walletbackup gdrive login`"
-        ) from None
+        return _parse(path, json.loads(contents.data))
+    except (ValueError, TypeError):
+        raise _damaged(path) from None
+
+
+def _damaged(path: Path) -> MethodUnavailable:
+    return MethodUnavailable(
+        f"the Google sign-in at {path} is damaged; sign in again with `walletbackup gdrive login`"
+    )
 
 
 def _parse(path: Path, document: Any) -> SignIn:
@@ -138,22 +145,9 @@ def _parse(path: Path, document: Any) -> SignIn:
 
 
 def save(signin: SignIn) -> None:
-    """Write the sign-in atomically, readable by its owner only."""
-    directory = signin.path.parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = directory / f".{signin.path.name}.{secrets.token_hex(6)}"
-    # Created 0600 from the first byte (O_EXCL: never through someone else's file).
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(signin.to_json())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, signin.path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
+    """Write the sign-in atomically, readable by its owner only (directory 0700, file 0600)."""
+    files.private_dir(signin.path.parent)
+    files.write_private(signin.path, signin.to_json())
 
 
 def delete(path: Path) -> bool:

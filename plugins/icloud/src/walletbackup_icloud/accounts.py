@@ -20,6 +20,7 @@ from typing import Any
 
 import platformdirs
 
+from walletbackup import files
 from walletbackup.errors import MethodUnavailable
 
 ACCOUNT_FILE = "account.json"
@@ -87,10 +88,9 @@ def prepare(apple_id: str) -> SavedAccount:
     """Create (or reuse) the private directory for ``apple_id``'s session files."""
     apple_id = normalize_apple_id(apple_id)
     directory = directory_for(apple_id)
-    directory.parent.parent.mkdir(parents=True, exist_ok=True)
-    for private in (directory.parent, directory):
-        private.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(private, 0o700)
+    # Both levels are walletbackup's own: made 0700 even where they already existed.
+    files.private_dir(directory.parent, tighten=True)
+    files.private_dir(directory, tighten=True)
     return SavedAccount(apple_id, directory)
 
 
@@ -100,10 +100,8 @@ def is_saved(account: SavedAccount) -> bool:
 
 def remember(account: SavedAccount) -> None:
     """Record the Apple ID beside its session: from now on it is a saved sign-in."""
-    record = account.directory / ACCOUNT_FILE
-    fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"apple_id": account.apple_id}, out)
+    record = json.dumps({"apple_id": account.apple_id}).encode("utf-8")
+    files.write_private(account.directory / ACCOUNT_FILE, record)
     tighten(account.directory)
 
 

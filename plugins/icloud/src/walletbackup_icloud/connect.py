@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from walletbackup.retry import RetryPolicy
+
 from . import accounts
 from .accounts import LOGIN_COMMAND, SignInNeeded
 from .drive import KeyDrive
@@ -47,17 +49,21 @@ def connect(service: Any, apple_id: str | None, settings: Settings) -> KeyDrive:
         api = accounts.service_factory(account, None, str(saved.directory))
         bound_requests(api.session, settings.timeout)
         try:
-            remote.call("checking the saved iCloud sign-in", api.authenticate)
+            remote.call("check the saved iCloud sign-in", api.authenticate)
         finally:
             accounts.tighten(saved.directory)
         if api.requires_2fa or api.requires_2sa:
             raise remote.sign_in_again()
-    drive = remote.call("opening iCloud Drive", lambda: api.drive)
+    drive = remote.call("open iCloud Drive", lambda: api.drive)
     return KeyDrive(drive, remote, account)
 
 
 def _remote(settings: Settings, reason: str, remedy: str) -> Remote:
-    return Remote(settings.attempts, settings.sleep, lambda: SignInNeeded(reason, remedy))
+    # Apple's web endpoints recover within seconds or not for a while: waits stay short.
+    policy = RetryPolicy(
+        attempts=settings.attempts, base_delay=0.5, max_delay=8.0, sleep=settings.sleep
+    )
+    return Remote(policy, lambda: SignInNeeded(reason, remedy))
 
 
 __all__ = ["Settings", "connect"]

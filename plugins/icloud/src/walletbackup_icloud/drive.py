@@ -7,7 +7,6 @@ of the key file, a delete with a stale etag).
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import io
 import logging
@@ -16,10 +15,11 @@ from typing import Any
 
 from walletbackup.errors import BackupNotFound, StorageError, UnlockFailed
 from walletbackup.methods import SECRET_SIZE
+from walletbackup.retry import Transient
 
 from .keyfile import FOLDER_NAME, README_NAME, README_TEXT, KeyFileRef
 from .redact import redact_urllib3_log
-from .remote import Remote, TryAgain
+from .remote import Remote
 
 log = logging.getLogger(__name__)
 Item = dict[str, Any]
@@ -51,11 +51,11 @@ class KeyDrive:
 
     def create(self, name: str, secret: bytes) -> KeyFileRef:
         """Upload a new key file (never over an existing one), read it back, return its ref."""
-        folder = self._remote.call("finding the walletbackup folder in iCloud Drive", self._folder)
+        folder = self._remote.call("find the walletbackup folder in iCloud Drive", self._folder)
         present = {
             _full_name(item)
             for item in self._remote.call(
-                "listing the walletbackup folder in iCloud Drive",
+                "list the walletbackup folder in iCloud Drive",
                 lambda: self._children(folder["drivewsid"]),
             )
         }
@@ -66,19 +66,19 @@ class KeyDrive:
             )
         if README_NAME not in present:
             self._remote.call(
-                "writing the README to iCloud Drive",
+                "write the README to iCloud Drive",
                 lambda: self._upload_once(folder, README_NAME, README_TEXT.encode()),
             )
         try:
             self._remote.call(
-                "uploading the key file to iCloud Drive",
+                "upload the key file to iCloud Drive",
                 lambda: self._upload_once(folder, name, secret),
             )
             item = self._remote.call(
-                "reading the key file back from iCloud Drive", lambda: self._uploaded(folder, name)
+                "read the key file back from iCloud Drive", lambda: self._uploaded(folder, name)
             )
             data = self._remote.call(
-                "reading the key file back from iCloud Drive", lambda: self._download(item)
+                "read the key file back from iCloud Drive", lambda: self._download(item)
             )
             if not hmac.compare_digest(data, secret):
                 raise StorageError(
@@ -95,7 +95,7 @@ class KeyDrive:
         item = self._locate(ref)
         if _int(item.get("size")) == SECRET_SIZE:
             data = self._remote.call(
-                "downloading the key file from iCloud Drive", lambda: self._download(item)
+                "download the key file from iCloud Drive", lambda: self._download(item)
             )
             if len(data) == SECRET_SIZE:
                 return data
@@ -119,7 +119,7 @@ class KeyDrive:
             self._drive.create_folders(self._root_id, FOLDER_NAME)
             found = self._find_folder()
         if found is None:
-            raise TryAgain("has not listed the new walletbackup folder yet")
+            raise Transient("the new walletbackup folder is not listed yet")
         return found
 
     def _find_folder(self) -> Item | None:
@@ -150,7 +150,7 @@ class KeyDrive:
             if _full_name(item) == name and item.get("type") == "FILE"
         ]
         if not found:
-            raise TryAgain("has not listed the uploaded key file yet")
+            raise Transient("the uploaded key file is not listed yet")
         if len(found) > 1:
             raise StorageError(f"iCloud Drive lists {len(found)} files named {name!r}")
         return found[0]
@@ -169,7 +169,7 @@ class KeyDrive:
 
     def _locate(self, ref: KeyFileRef) -> Item:
         listing = self._remote.call(
-            "looking for the key file in iCloud Drive",
+            "look for the key file in iCloud Drive",
             lambda: self._drive.get_node_data(ref.folder_id),
         )
         children = _items(listing)  # None: the folder is gone
@@ -201,7 +201,7 @@ class KeyDrive:
 
     def _trash(self) -> list[Item]:
         return self._remote.call(
-            "looking in iCloud Drive's Recently Deleted", lambda: self._children(self._trash_id)
+            "look in iCloud Drive's Recently Deleted", lambda: self._children(self._trash_id)
         )
 
     def _delete(self, folder_id: str, ours: Callable[[Item], bool], remote: Remote) -> None:
@@ -217,8 +217,8 @@ class KeyDrive:
                         self._drive.delete_forever_from_trash(item["drivewsid"], item["etag"])
                     )
 
-        remote.call("deleting the key file from iCloud Drive", from_folder)
-        remote.call("purging the key file from iCloud Drive's Recently Deleted", from_trash)
+        remote.call("delete the key file from iCloud Drive", from_folder)
+        remote.call("purge the key file from iCloud Drive's Recently Deleted", from_trash)
 
     def _clean_up(self, folder_id: str, name: str) -> None:
         """After a failed enrollment: one try at removing the unused key file, never raising."""
@@ -226,7 +226,7 @@ class KeyDrive:
             self._delete(
                 folder_id,
                 lambda item: _full_name(item) == name,
-                dataclasses.replace(self._remote, attempts=1),
+                self._remote.single_try(),
             )
         except Exception as exc:  # the enrollment's own error is the one to report
             log.warning(

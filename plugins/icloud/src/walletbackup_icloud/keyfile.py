@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from walletbackup.errors import MalformedBackup
-from walletbackup.methods import JsonValue, MethodContext
+from walletbackup.methods import JsonValue, MethodContext, check_arg_names, require
 
 FOLDER_NAME = "walletbackup keys (do not delete)"
 README_NAME = "README.txt"
@@ -76,35 +75,23 @@ class KeyFileRef:
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> KeyFileRef:
         """Check every stanza argument strictly (:class:`MalformedBackup` naming the field)."""
-        if not isinstance(args, Mapping):
-            raise MalformedBackup("icloud stanza arguments must be an object")
-        unknown = sorted(repr(key)[:40] for key in set(args) - _KEYS)
-        if unknown:
-            raise MalformedBackup(f"unknown icloud stanza argument(s): {', '.join(unknown)}")
-        version = args.get("v")
-        if type(version) is not int or version != ARGS_VERSION:
-            raise MalformedBackup(f"icloud stanza argument 'v' must be {ARGS_VERSION}")
-        folder = args.get("folder")
-        if (
-            not isinstance(folder, str)
-            or not 0 < len(folder) <= _MAX_FOLDER_NAME
-            or "/" in folder
-            or not folder.isprintable()
-        ):
-            raise MalformedBackup("icloud stanza argument 'folder' must be a folder name")
+        check_arg_names(args, _KEYS, method="icloud")
+        require(args, "v", int, method="icloud", choices=(ARGS_VERSION,))
+
+        def text(key: str, what: str, **checks: Any) -> str:
+            value: str = require(args, key, str, method="icloud", what=what, **checks)
+            return value
+
         return cls(
-            folder=folder,
-            folder_id=_match(args, "folder_id", _FOLDER_ID, "an iCloud Drive folder id"),
-            file=_match(args, "file", _FILE_NAME, "a walletbackup key file name"),
-            file_id=_match(args, "file_id", _FILE_ID, "an iCloud Drive file id"),
+            folder=text("folder", "a folder name", check=_is_folder_name),
+            folder_id=text("folder_id", "an iCloud Drive folder id", pattern=_FOLDER_ID),
+            file=text("file", "a walletbackup key file name", pattern=_FILE_NAME),
+            file_id=text("file_id", "an iCloud Drive file id", pattern=_FILE_ID),
         )
 
 
-def _match(args: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise MalformedBackup(f"icloud stanza argument {key!r} must be {what}")
-    return value
+def _is_folder_name(name: str) -> bool:
+    return 0 < len(name) <= _MAX_FOLDER_NAME and "/" not in name and name.isprintable()
 
 
 __all__ = ["FOLDER_NAME", "README_NAME", "README_TEXT", "KeyFileRef", "key_file_name"]

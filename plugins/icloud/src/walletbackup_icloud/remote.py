@@ -1,22 +1,23 @@
 """Talking to iCloud: bounded retries with backoff, and pyicloud's errors turned into ours.
 
 Transient failures (HTTP 429 and 5xx, a refused or dropped connection, a timeout) are retried
-a bounded number of times; everything else becomes a typed walletbackup error at once. Messages
-never quote pyicloud's exception text: it can carry Apple's response body.
+under a :class:`walletbackup.retry.RetryPolicy`, then end in ``RetriesExhausted``; everything
+else becomes a typed walletbackup error at once. Messages never quote pyicloud's exception text:
+it can carry Apple's response body.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from walletbackup.errors import MethodUnavailable, StorageError, WalletBackupError
+from walletbackup.retry import RetryPolicy, Transient, call_with_retries
 
 from .accounts import LOGIN_COMMAND
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: pyicloud's message when iCloud will not hand web sessions the keys to the account's data.
@@ -29,53 +30,36 @@ ADVANCED_DATA_PROTECTION = (
 _SIGN_IN_STATUSES = frozenset({401, 421, 450})
 
 
-class TryAgain(Exception):
-    """Raised inside a retried action: a transient condition worth another attempt."""
-
-
 @dataclass(frozen=True)
 class Remote:
-    """How many times to try, how to wait, and which error means "sign in again"."""
+    """How to retry iCloud requests, and which error means "sign in again"."""
 
-    attempts: int
-    sleep: Callable[[float], Any]
+    policy: RetryPolicy
     sign_in_again: Callable[[], WalletBackupError]
-    first_delay: float = 0.5
-    max_delay: float = 8.0
 
-    def call(self, doing: str, action: Callable[[], T]) -> T:
-        """Run ``action``; retry transient failures with exponential backoff, then give up."""
-        attempt = 1
-        while True:
-            try:
-                return action()
-            except WalletBackupError:
-                raise
-            except Exception as exc:
-                trouble = self._transient(exc, doing)
-                if trouble is None:
-                    raise
-                if attempt >= self.attempts:
-                    raise MethodUnavailable(
-                        f"iCloud {trouble} on all {self.attempts} attempts while {doing}; "
-                        "try again later"
-                    ) from exc
-                delay = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
-                log.info("iCloud %s while %s; retrying in %.1f s", trouble, doing, delay)
-                self.sleep(delay)
-                attempt += 1
+    def call(self, action: str, call: Callable[[], T]) -> T:
+        """Run ``call`` (it does what ``action`` says); retry passing failures, then give up."""
+        return call_with_retries(
+            self.policy,
+            "iCloud",
+            action,
+            lambda _: call(),
+            transient=lambda exc: self._transient(exc, action),
+        )
 
-    def _transient(self, exc: Exception, doing: str) -> str | None:
+    def single_try(self) -> Remote:
+        """The same, with no retries (for clean-up after a failure: one try, then move on)."""
+        return dataclasses.replace(self, policy=dataclasses.replace(self.policy, attempts=1))
+
+    def _transient(self, exc: Exception, doing: str) -> Transient | None:
         """What went wrong, when worth a retry; raises the final error when not; None if unknown."""
         import requests  # noqa: PLC0415 - comes with pyicloud, imported on first use
         from pyicloud import exceptions as px  # type: ignore[import-untyped]  # noqa: PLC0415
 
-        if isinstance(exc, TryAgain):
-            return str(exc)
         if isinstance(exc, px.PyiCloudFailedLoginException):
             trouble = unanswered_login(exc)
             if trouble is not None:
-                return trouble
+                return Transient(trouble)
         if isinstance(exc, px.PyiCloudException):
             final = self._final(exc, px)
             if final is not None:
@@ -85,18 +69,18 @@ class Remote:
             if status in _SIGN_IN_STATUSES:
                 raise self.sign_in_again() from exc
             if status is not None and _retryable(status):
-                return f"answered HTTP {status}"
+                return Transient(f"HTTP {status}")
             if status is not None:
-                raise StorageError(
-                    f"iCloud Drive refused a request (HTTP {status}) while {doing}"
-                ) from exc
+                raise StorageError(f"iCloud Drive refused to {doing} (HTTP {status})") from exc
         trouble = _connection_trouble(exc, requests)
         if trouble is not None:
-            return trouble
+            return Transient(trouble)
         if isinstance(exc, px.PyiCloudAPIResponseException):
-            raise StorageError(f"an iCloud Drive request failed while {doing}") from exc
+            raise StorageError(f"iCloud Drive could not {doing}: the request failed") from exc
         if isinstance(exc, KeyError | IndexError | ValueError):
-            raise StorageError(f"iCloud Drive gave an unexpected answer while {doing}") from exc
+            raise StorageError(
+                f"iCloud Drive gave an unexpected answer when asked to {doing}"
+            ) from exc
         return None
 
     def _final(self, exc: Exception, px: Any) -> WalletBackupError | None:
@@ -146,7 +130,7 @@ def unanswered_login(exc: BaseException) -> str | None:
     for link in _chain(exc):
         status = _status(getattr(link, "code", None))
         if status is not None and _retryable(status):
-            return f"answered HTTP {status}"
+            return f"HTTP {status}"
     return None
 
 
@@ -166,11 +150,11 @@ def _connection_trouble(exc: BaseException, requests: Any) -> str | None:
     """Follow the chain to a requests transport failure, if there is one."""
     for link in _chain(exc):
         if isinstance(link, requests.Timeout):
-            return "did not answer in time"
+            return "no answer in time"
         if isinstance(link, requests.exceptions.ChunkedEncodingError):
-            return "dropped the connection mid-answer"
+            return "the connection dropped mid-answer"
         if isinstance(link, requests.ConnectionError):
-            return "could not be reached (connection failed or dropped)"
+            return "the connection failed or dropped"
     return None
 
 
@@ -203,4 +187,4 @@ def bound_requests(session: Any, timeout: float) -> None:
         session.mount(prefix, _Bounded())
 
 
-__all__ = ["ADVANCED_DATA_PROTECTION", "Remote", "TryAgain", "bound_requests", "unanswered_login"]
+__all__ = ["ADVANCED_DATA_PROTECTION", "Remote", "bound_requests", "unanswered_login"]

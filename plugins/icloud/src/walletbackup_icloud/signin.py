@@ -39,7 +39,9 @@ def sign_in(account: SavedAccount, password: str) -> None:
     except px.PyiCloudFailedLoginException as exc:
         trouble = unanswered_login(exc)
         if trouble is not None:
-            raise click.ClickException(f"Apple {trouble} to the sign-in: try again later") from exc
+            raise click.ClickException(
+                f"Apple answered {trouble} to the sign-in: try again later"
+            ) from exc
         raise click.ClickException("Apple did not accept this Apple ID and password") from exc
     except px.PyiCloudConnectionException as exc:
         raise click.ClickException(

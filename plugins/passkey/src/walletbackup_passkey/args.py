@@ -7,14 +7,14 @@ authenticator and its user verification.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from walletbackup.canonical import b64encode
 from walletbackup.errors import MalformedBackup
-from walletbackup.methods import JsonValue
+from walletbackup.methods import JsonValue, check_arg_names, require, require_bytes
 
 VERSION = 1
 SECURITY_KEY = "security-key"
@@ -24,9 +24,8 @@ TRANSPORTS = (SECURITY_KEY, BROWSER)
 LOCALHOST = "localhost"
 SALT_SIZE = 32
 #: WebAuthn caps credential ids at 1023 bytes; real authenticators use 16 to a few hundred.
-CREDENTIAL_ID_MIN, CREDENTIAL_ID_MAX = 16, 1023
+CREDENTIAL_ID_SIZES = range(16, 1024)
 _KEYS = frozenset({"v", "transport", "rp_id", "credential_id", "salt"})
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _RP_ID = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
@@ -52,25 +51,15 @@ class PasskeyArgs:
 
 def parse(args: Mapping[str, Any]) -> PasskeyArgs:
     """Check every stanza argument before any authenticator or browser is touched."""
-    if not isinstance(args, Mapping):
-        raise MalformedBackup("passkey stanza arguments must be an object")
-    unknown = sorted(repr(key)[:40] for key in set(args) - _KEYS)
-    if unknown:
-        raise MalformedBackup(f"unknown passkey stanza argument(s): {', '.join(unknown)}")
-    version = args.get("v")
-    if type(version) is not int or version != VERSION:
-        raise MalformedBackup(f"passkey stanza argument 'v' must be {VERSION}")
-    transport = args.get("transport")
-    if transport not in TRANSPORTS:
-        raise MalformedBackup(
-            f"passkey stanza argument 'transport' must be {' or '.join(map(repr, TRANSPORTS))}"
-        )
+    check_arg_names(args, _KEYS, method="passkey")
+    require(args, "v", int, method="passkey", choices=(VERSION,))
+    transport = require(args, "transport", str, method="passkey", choices=TRANSPORTS)
     rp_id = check_rp_id(args.get("rp_id"), MalformedBackup)
     if transport == BROWSER and rp_id != LOCALHOST:
         raise MalformedBackup("a browser-path passkey stanza must have rp_id 'localhost'")
-    credential_id = _bytes(args, "credential_id", CREDENTIAL_ID_MIN, CREDENTIAL_ID_MAX)
-    salt = _bytes(args, "salt", SALT_SIZE, SALT_SIZE)
-    return PasskeyArgs(str(transport), rp_id, credential_id, salt)
+    credential_id = require_bytes(args, "credential_id", CREDENTIAL_ID_SIZES, method="passkey")
+    salt = require_bytes(args, "salt", SALT_SIZE, method="passkey")
+    return PasskeyArgs(transport, rp_id, credential_id, salt)
 
 
 def check_rp_id(value: object, error: type[Exception]) -> str:
@@ -81,29 +70,3 @@ def check_rp_id(value: object, error: type[Exception]) -> str:
             "'wallet.example.com'"
         )
     return value
-
-
-def b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def b64decode(value: object, low: int, high: int) -> bytes | None:
-    """Strict unpadded base64url of ``low`` to ``high`` bytes, or None (one spelling only)."""
-    if not isinstance(value, str) or len(value) > (high * 4 + 2) // 3 + 1:
-        return None
-    if not _B64URL.fullmatch(value) or len(value) % 4 == 1:
-        return None
-    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    if b64encode(raw) != value or not low <= len(raw) <= high:
-        return None
-    return raw
-
-
-def _bytes(args: Mapping[str, Any], key: str, low: int, high: int) -> bytes:
-    raw = b64decode(args.get(key), low, high)
-    if raw is None:
-        size = f"{low}" if low == high else f"{low} to {high}"
-        raise MalformedBackup(
-            f"passkey stanza argument {key!r} must be unpadded base64url of {size} bytes"
-        )
-    return raw

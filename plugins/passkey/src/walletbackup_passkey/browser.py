@@ -26,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from walletbackup.errors import MethodUnavailable
+from walletbackup.canonical import b64decode, b64encode
+from walletbackup.errors import MalformedBackup, MethodUnavailable
 
-from .args import CREDENTIAL_ID_MAX, CREDENTIAL_ID_MIN, LOCALHOST, SALT_SIZE, b64decode, b64encode
+from .args import CREDENTIAL_ID_SIZES, LOCALHOST, SALT_SIZE
 from .errors import ALTERNATIVES, PasskeyDeclined, PasskeyNotFound
 
 #: Opens a URL in a browser; ``False`` means it could not (``webbrowser.open`` semantics).
@@ -301,9 +302,10 @@ def _parse_result(body: bytes) -> dict[str, Any] | None:
     if not isinstance(value, dict) or value.get("outcome") not in OUTCOMES:
         return None
     if value["outcome"] == "ok":
-        credential_id = b64decode(value.get("credentialId"), CREDENTIAL_ID_MIN, CREDENTIAL_ID_MAX)
-        first = b64decode(value.get("first"), SALT_SIZE, SALT_SIZE)
-        if credential_id is None or first is None:
+        try:
+            credential_id = b64decode(value.get("credentialId"), CREDENTIAL_ID_SIZES)
+            first = b64decode(value.get("first"), SALT_SIZE)
+        except MalformedBackup:
             return None
         return {"outcome": "ok", "credential_id": credential_id, "first": first}
     detail = value.get("detail", "")

@@ -13,9 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from walletbackup import canonical, kdf
-from walletbackup.errors import MalformedBackup
 from walletbackup.kdf import Argon2Params, Ceiling
-from walletbackup.methods import BackupMethod, Enrollment, JsonValue, MethodContext, Option
+from walletbackup.methods import (
+    BackupMethod,
+    Enrollment,
+    JsonValue,
+    MethodContext,
+    Option,
+    check_arg_names,
+    require,
+    require_bytes,
+)
 
 from .policy import KINDS, PasswordPolicy, encode
 
@@ -175,43 +183,14 @@ def _work(params: Argon2Params) -> int:
 
 def _parse(args: Mapping[str, Any]) -> tuple[bytes, Argon2Params, str]:
     """Check every stanza arg strictly, before any KDF: salt, costs and profile."""
-    if not isinstance(args, Mapping):
-        raise MalformedBackup("password stanza arguments must be an object")
-    unknown = sorted(repr(key)[:40] for key in set(args) - _ARGS)
-    if unknown:
-        raise MalformedBackup(f"unknown password stanza argument(s): {', '.join(unknown)}")
-    _expect(args, "kdf", ("argon2id",))
-    _expect(args, "v", (19,))
-    _expect(args, "profile", _PROFILES)
-    _expect(args, "kind", KINDS)
+    check_arg_names(args, _ARGS, method="password")
+    require(args, "kdf", str, method="password", choices=("argon2id",))
+    require(args, "v", int, method="password", choices=(19,))
+    profile: str = require(args, "profile", str, method="password", choices=_PROFILES)
+    require(args, "kind", str, method="password", choices=KINDS)
     params = Argon2Params.from_args(args)
-    return _salt(args.get("salt")), params, args["profile"]
-
-
-def _expect(args: Mapping[str, Any], key: str, allowed: tuple[object, ...]) -> None:
-    value = args.get(key)
-    # type() as well as ==: True == 1 must not pass for an int, nor 19.0 for 19.
-    if not any(type(value) is type(ok) and value == ok for ok in allowed):
-        choices = " or ".join(repr(ok) for ok in allowed)
-        found = "missing" if key not in args else "something else"
-        raise MalformedBackup(f"password stanza argument {key!r} must be {choices}, {found} found")
-
-
-def _salt(value: object) -> bytes:
-    problem = MalformedBackup(
-        f"password stanza argument 'salt' must be unpadded base64url of "
-        f"{kdf.SALT_MIN} to {kdf.SALT_MAX} bytes"
-    )
-    # 86 characters encode 64 bytes: longer text is refused before it is decoded.
-    if not isinstance(value, str) or len(value) > 86:
-        raise problem
-    try:
-        raw = canonical.b64decode(value)
-    except MalformedBackup:
-        raise problem from None
-    if not kdf.SALT_MIN <= len(raw) <= kdf.SALT_MAX:
-        raise problem
-    return raw
+    salt = require_bytes(args, "salt", range(kdf.SALT_MIN, kdf.SALT_MAX + 1), method="password")
+    return salt, params, profile
 
 
 __all__ = ["PROFILE_LOW_MEMORY", "PROFILE_RFC9106", "PasswordMethod"]

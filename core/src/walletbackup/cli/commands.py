@@ -7,28 +7,20 @@ a progress line, then prints a result (``--json``: machine-readable, never a sec
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .cli_config import Globals, open_backup
-from .cli_io import (
-    STDIO,
-    check_writable,
-    read_cipher_text,
-    read_share,
-    remove_quietly,
-    write_private,
-)
-from .cli_options import MethodOptions, OptionInput, Purpose, option_sources
-from .cli_output import emit_json, progress
+from .choose import discard_options, method_class, only_method
+from .config import open_backup
+from .io import STDIO, check_writable, read_cipher_text, read_share, remove_quietly, write_private
+from .options import MethodOptions, OptionInput, option_sources
+from .output import emit_json, progress
+from .report import report_change, report_recovered, report_verified
 
 if TYPE_CHECKING:
-    from .api import WalletBackup
-    from .methods import BackupMethod
-    from .results import BackupResult, Recovered, VerifyReport
+    from walletbackup.api import WalletBackup
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +104,7 @@ def backup(
         )
     wb = open_backup(ctx)
     _check_cipher_text_out(wb, cipher_text_out, force)
-    method = _method_class(method_name)
+    method = method_class(method_name)
     gathered = MethodOptions(options)
     client_share = read_share(client_share_file, "client share")
     custodian_share = read_share(custodian_share_file, "custodian share")
@@ -128,7 +120,7 @@ def backup(
             cipher_text=current,
             **values,
         )
-    _report_change(
+    report_change(
         ctx,
         result,
         done=f"backed up wallet {wallet} with {method_name}",
@@ -199,10 +191,10 @@ def recover(
         check_writable(custodian_out, force)
     wb = open_backup(ctx)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
-    values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
+    method_name = method_name or only_method(wb, wallet, "--method", cipher_text=current)
+    values = MethodOptions(options).for_method(method_class(method_name), "unlock")
     with progress(
-        f"recovering wallet {wallet} with {method_name}", methods=(_method_class(method_name),)
+        f"recovering wallet {wallet} with {method_name}", methods=(method_class(method_name),)
     ):
         recovered = wb.recover_wallet(
             wallet, method=method_name, cipher_text=current, stanza_id=stanza_id, **values
@@ -216,7 +208,7 @@ def recover(
         except click.ClickException:
             remove_quietly(client_out)
             raise
-    _report_recovered(recovered, client_out, custodian_out, to_stdout, as_json)
+    report_recovered(recovered, client_out, custodian_out, to_stdout, as_json)
 
 
 @click.command()
@@ -251,16 +243,16 @@ def verify(
     """
     wb = open_backup(ctx)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
-    values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
+    method_name = method_name or only_method(wb, wallet, "--method", cipher_text=current)
+    values = MethodOptions(options).for_method(method_class(method_name), "unlock")
     with progress(
         f"testing the backup of wallet {wallet} with {method_name}",
-        methods=(_method_class(method_name),),
+        methods=(method_class(method_name),),
     ):
         report = wb.verify_backup(
             wallet, method=method_name, cipher_text=current, stanza_id=stanza_id, **values
         )
-    _report_verified(report, as_json)
+    report_verified(report, as_json)
 
 
 @click.command("add-method")
@@ -297,21 +289,21 @@ def add_method(
     _check_cipher_text_out(wb, cipher_text_out, force)
     _check_cipher_text_file(wb, cipher_text_file)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    unlock_name = unlock_with or _only_method(wb, wallet, "--unlock-with", cipher_text=current)
-    method = _method_class(method_name)
+    unlock_name = unlock_with or only_method(wb, wallet, "--unlock-with", cipher_text=current)
+    method = method_class(method_name)
     gathered = MethodOptions(options, allow_unlock=True)
-    unlock = {"method": unlock_name, **gathered.for_unlock(_method_class(unlock_name))}
+    unlock = {"method": unlock_name, **gathered.for_unlock(method_class(unlock_name))}
     values = gathered.for_method(
         method, "enroll", label=" (new)" if unlock_name == method_name else ""
     )
     with progress(
         f"adding {method_name} to wallet {wallet}",
-        methods=(method, _method_class(unlock_name)),
+        methods=(method, method_class(unlock_name)),
     ):
         result = wb.add_backup_method(
             wallet, method_name, unlock_with=unlock, cipher_text=current, **values
         )
-    _report_change(
+    report_change(
         ctx,
         result,
         done=f"added {method_name} to wallet {wallet}",
@@ -360,14 +352,14 @@ def remove_method(
     _check_cipher_text_out(wb, cipher_text_out, force)
     _check_cipher_text_file(wb, cipher_text_file)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    unlock_name = unlock_with or _only_method(
+    unlock_name = unlock_with or only_method(
         wb, wallet, "--unlock-with", besides=method_name, cipher_text=current
     )
     gathered = MethodOptions(options, allow_unlock=True)
-    unlock = {"method": unlock_name, **gathered.for_unlock(_method_class(unlock_name))}
-    values = _discard_options(gathered, method_name, options)
+    unlock = {"method": unlock_name, **gathered.for_unlock(method_class(unlock_name))}
+    values = discard_options(gathered, method_name, options)
     with progress(
-        f"removing {method_name} from wallet {wallet}", methods=(_method_class(unlock_name),)
+        f"removing {method_name} from wallet {wallet}", methods=(method_class(unlock_name),)
     ):
         result = wb.remove_backup_method(
             wallet,
@@ -377,7 +369,7 @@ def remove_method(
             stanza_id=stanza_id,
             **values,
         )
-    _report_change(
+    report_change(
         ctx,
         result,
         done=f"removed {method_name} from wallet {wallet}",
@@ -419,13 +411,13 @@ def rewrap(
     _check_cipher_text_out(wb, cipher_text_out, force)
     _check_cipher_text_file(wb, cipher_text_file)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    method_name = method_name or _only_method(wb, wallet, "--method", cipher_text=current)
-    values = MethodOptions(options).for_method(_method_class(method_name), "unlock")
+    method_name = method_name or only_method(wb, wallet, "--method", cipher_text=current)
+    values = MethodOptions(options).for_method(method_class(method_name), "unlock")
     with progress(
-        f"re-wrapping wallet {wallet} with {method_name}", methods=(_method_class(method_name),)
+        f"re-wrapping wallet {wallet} with {method_name}", methods=(method_class(method_name),)
     ):
         result = wb.rewrap_backup(wallet, method_name, cipher_text=current, **values)
-    _report_change(
+    report_change(
         ctx,
         result,
         done=f"re-wrapped wallet {wallet} with {method_name}",
@@ -460,7 +452,7 @@ def confirm(
     failed and keeps the previous one as the recovery path.
     """
     wb = open_backup(ctx)
-    values = MethodOptions(options).for_method(_method_class(method_name), "none")
+    values = MethodOptions(options).for_method(method_class(method_name), "none")
     with progress(f"confirming the backup of wallet {wallet}"):
         wb.stored_client_backup_share(wallet, method_name, success=not failed, **values)
     if as_json:
@@ -472,71 +464,6 @@ def confirm(
 
 
 COMMANDS = (backup, recover, verify, add_method, remove_method, rewrap, confirm)
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def _method_class(name: str) -> type[BackupMethod]:
-    from . import plugins  # noqa: PLC0415 - plugin registries only when a command needs them
-
-    return plugins.get_method(name)
-
-
-def _discard_options(gathered: MethodOptions, name: str, given: OptionInput) -> dict[str, Any]:
-    """What a removed method needs to delete its remote material (prompted, when it has any).
-
-    A method whose plugin is gone can still be removed; its material then stays queued.
-    """
-    from .errors import MethodUnavailable  # noqa: PLC0415 - see _method_class
-    from .methods import BackupMethod  # noqa: PLC0415 - see _method_class
-
-    try:
-        method = _method_class(name)
-    except MethodUnavailable as exc:
-        if given.assignments or given.file or given.stdin:
-            raise
-        click.echo(f"warning: {exc}; its remote key material (if any) is not deleted", err=True)
-        return {}
-    purpose: Purpose = "discard" if method.discard is not BackupMethod.discard else "none"
-    return gathered.for_method(method, purpose)
-
-
-def _only_method(
-    wb: WalletBackup,
-    wallet: str,
-    flag: str,
-    *,
-    besides: str | None = None,
-    cipher_text: bytes | str | None = None,
-) -> str:
-    """The method to use when none was named: the only one (other than ``besides``).
-
-    The methods of the given cipher text (self-managed: possibly not confirmed yet), else those
-    of the wallet's current backup.
-    """
-    from .errors import BackupNotFound  # noqa: PLC0415 - light, but only needed here
-
-    if cipher_text is not None:
-        found = _methods_in(cipher_text)
-    else:
-        found = wb.available_recovery_methods(wallet)
-    methods = [m for m in found if m != besides]
-    if len(methods) == 1:
-        return methods[0]
-    if not methods:
-        raise BackupNotFound(f"wallet {wallet!r} has no current backup to unlock")
-    raise click.UsageError(
-        f"wallet {wallet!r} has several methods ({', '.join(methods)}); choose one with {flag}"
-    )
-
-
-def _methods_in(cipher_text: bytes | str) -> list[str]:
-    """The methods whose stanzas a client cipher text holds (read from its public header)."""
-    from . import envelope  # noqa: PLC0415 - cryptography only when a command needs it
-
-    data = envelope.dearmor(cipher_text) if isinstance(cipher_text, str) else cipher_text
-    return sorted({stanza.type for stanza in envelope.parse(data).stanzas})
 
 
 def _check_cipher_text_out(wb: WalletBackup, path: str | None, force: bool) -> None:
@@ -554,126 +481,4 @@ def _check_cipher_text_file(wb: WalletBackup, path: str | None) -> None:
     if path is None and wb.mode == "self-managed":
         raise click.UsageError(
             "self-managed mode: give --cipher-text-file PATH with the wallet's current cipher text"
-        )
-
-
-def _report_change(
-    ctx: click.Context,
-    result: BackupResult,
-    *,
-    done: str,
-    cipher_text_out: str | None,
-    force: bool,
-    as_json: bool,
-) -> None:
-    armored = result.cipher_text_armored
-    if cipher_text_out is not None and cipher_text_out != STDIO:
-        write_private(cipher_text_out, armored.encode("ascii"), force)
-    confirm_command = None
-    if result.status == "pending":
-        confirm_command = _confirm_command(ctx, result.wallet_id, result.method)
-    if as_json:
-        document: dict[str, Any] = {
-            "wallet_id": result.wallet_id,
-            "method": result.method,
-            "status": result.status,
-            "backup_set_id": result.backup_set_id,
-            "key_epoch": result.key_epoch,
-            "envelope_id": result.envelope_id,
-            "methods": list(result.methods),
-            "cipher_text_out": cipher_text_out,
-            "confirm_command": confirm_command,
-        }
-        if cipher_text_out == STDIO:
-            document["cipher_text"] = armored
-        emit_json(document)
-        return
-    if cipher_text_out == STDIO:
-        click.echo(armored, nl=not armored.endswith("\n"))
-    say = click.echo if cipher_text_out != STDIO else _to_stderr
-    say(
-        f"{done}: {result.status} (backup set {result.backup_set_id[:16]}..., "
-        f"epoch {result.key_epoch})"
-    )
-    say(f"methods protecting the client share: {', '.join(result.methods)}")
-    if cipher_text_out not in (None, STDIO):
-        say(f"cipher text written to {cipher_text_out}")
-    if confirm_command is not None:
-        say("store the cipher text, then confirm with:")
-        say(f"  {confirm_command}")
-
-
-def _to_stderr(text: str) -> None:
-    click.echo(text, err=True)
-
-
-def _confirm_command(ctx: click.Context, wallet: str, method: str) -> str:
-    given = ctx.find_object(Globals)
-    assert given is not None  # the group always sets it
-    words = ["walletbackup"]
-    for key, value in given.given_on_command_line().items():
-        words += [f"--{key}", value]
-    return shlex.join([*words, "confirm", wallet, method])
-
-
-def _report_recovered(
-    recovered: Recovered,
-    client_out: str | None,
-    custodian_out: str | None,
-    to_stdout: bool,
-    as_json: bool,
-) -> None:
-    if as_json:
-        document: dict[str, Any] = {
-            "wallet_id": recovered.wallet_id,
-            "method": recovered.method,
-            "backup_set_id": recovered.backup_set_id,
-            "key_epoch": recovered.key_epoch,
-            "rewrap_advice": list(recovered.rewrap_advice),
-            "client_out": client_out,
-            "custodian_out": custodian_out,
-        }
-        if to_stdout:
-            document["client_share"] = recovered.client_share.hex()
-            document["custodian_share"] = recovered.custodian_share.hex()
-        emit_json(document)
-        return
-    if to_stdout:
-        click.echo(f"client_share: {recovered.client_share.hex()}")
-        click.echo(f"custodian_share: {recovered.custodian_share.hex()}")
-    else:
-        click.echo(
-            f"recovered wallet {recovered.wallet_id} with {recovered.method}: client "
-            f"share in {client_out}, custodian share in {custodian_out}"
-        )
-    _advise(recovered.wallet_id, recovered.method, recovered.rewrap_advice)
-
-
-def _report_verified(report: VerifyReport, as_json: bool) -> None:
-    if as_json:
-        emit_json(
-            {
-                "wallet_id": report.wallet_id,
-                "method": report.method,
-                "ok": True,
-                "backup_set_id": report.backup_set_id,
-                "key_epoch": report.key_epoch,
-                "envelope_id": report.envelope_id,
-                "rewrap_advice": list(report.rewrap_advice),
-            }
-        )
-        return
-    click.echo(
-        f"ok: wallet {report.wallet_id}'s backup opens with {report.method} and the KMS "
-        f"(backup set {report.backup_set_id[:16]}..., epoch {report.key_epoch})"
-    )
-    _advise(report.wallet_id, report.method, report.rewrap_advice)
-
-
-def _advise(wallet: str, method: str, advice: tuple[str, ...]) -> None:
-    for reason in advice:
-        click.echo(f"advice: {reason}", err=True)
-    if advice:
-        click.echo(
-            f"  re-wrap with: walletbackup rewrap {shlex.quote(wallet)} --method {method}", err=True
         )

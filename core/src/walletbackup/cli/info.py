@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_config import open_backup
-from .cli_output import emit_json, table
+from .config import open_backup
+from .output import emit_json, table
 
 if TYPE_CHECKING:
-    from .methods import BackupMethod
+    from walletbackup.methods import BackupMethod
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
 
@@ -24,7 +24,7 @@ def methods(as_json: bool) -> None:
     here. A method that cannot be used here says why and what to do. A plugin that failed to load is
     listed with its error; it never stops the other plugins.
     """
-    from . import plugins  # noqa: PLC0415 - plugin registries only when a command needs them
+    from walletbackup import plugins  # noqa: PLC0415 - plugin registries only when a command needs them
 
     listed = [
         _describe(registered.value)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 if TYPE_CHECKING:
-    from .methods import BackupMethod
+    from walletbackup.methods import BackupMethod
 
 #: Seconds of silence before the progress line appears: quick work shows nothing.
 PROGRESS_DELAY = 0.5

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import sys
-from pathlib import Path
 
 import click
+
+from walletbackup import files
 
 STDIO = "-"
 # Larger than any share or envelope the core accepts; refused before it is read into memory.
@@ -37,14 +37,14 @@ def read_share(path: str, what: str) -> bytes:
         if not share:
             raise click.UsageError(f"no {what} on standard input (one line of hex expected)")
         return share
-    data, mode = _read_file(path, what)
-    if stat.S_ISREG(mode) and mode & 0o077:
+    contents = _read_file(path, what)
+    if contents.loose_mode is not None:
         click.echo(
             f"warning: {what} file {path} is readable by others (mode "
-            f"{stat.S_IMODE(mode):04o}); chmod 600 it",
+            f"{contents.loose_mode:04o}); chmod 600 it",
             err=True,
         )
-    return data
+    return contents.data
 
 
 def read_cipher_text(path: str) -> bytes | str:
@@ -52,23 +52,22 @@ def read_cipher_text(path: str) -> bytes | str:
 
     A binary envelope starts with a non-ASCII magic byte, so text that decodes as ASCII is armor.
     """
-    data = _read_file(path, "cipher text")[0]
+    data = _read_file(path, "cipher text").data
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
         return data
 
 
-def _read_file(path: str, what: str) -> tuple[bytes, int]:
+def _read_file(path: str, what: str) -> files.FileContents:
     try:
-        with open(path, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            data = handle.read(MAX_INPUT_BYTES + 1)
+        return files.read_limited(path, MAX_INPUT_BYTES)
+    except files.FileTooLarge:
+        raise click.UsageError(
+            f"{what} file {path} is larger than {MAX_INPUT_BYTES} bytes"
+        ) from None
     except OSError as exc:
         raise click.UsageError(f"cannot read {what} file {path}: {exc.strerror}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise click.UsageError(f"{what} file {path} is larger than {MAX_INPUT_BYTES} bytes")
-    return data, mode
 
 
 def check_writable(path: str, force: bool) -> None:
@@ -80,28 +79,13 @@ def check_writable(path: str, force: bool) -> None:
 def write_private(path: str, data: bytes, force: bool) -> None:
     """Write ``data`` to a new file of mode 0600; with ``force``, atomically replace an old one.
 
-    Without ``force`` the file is created with O_EXCL: an existing file or symlink is refused,
-    never followed or truncated.
+    Without ``force`` an existing file or symlink is refused, never followed or truncated.
     """
-    target = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    written = target if not force else target.with_name(f".{target.name}.{os.urandom(6).hex()}")
     try:
-        fd = os.open(written, flags, 0o600)
+        files.write_private(path, data, replace=force)
     except FileExistsError:
         raise OutputError(f"{path} already exists; pass --force to replace it") from None
     except OSError as exc:
-        raise OutputError(f"cannot create {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(written, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            written.unlink()
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
 
 

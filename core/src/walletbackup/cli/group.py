@@ -1,7 +1,7 @@
-"""The ``walletbackup`` command.
+"""The ``walletbackup`` command group: its global options, errors as exit codes, its commands.
 
-Only click and the error classes are imported at start-up; the API (and with it cryptography)
-is imported inside the commands that need it, so ``walletbackup --help`` stays fast.
+Besides the group, the two commands that need no wallet live here (``demo`` and ``new-plugin``):
+their work is imported only when they run, so ``walletbackup --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,47 +11,12 @@ from typing import Any
 
 import click
 
-from .cli_commands import COMMANDS as CHANGE_COMMANDS
-from .cli_config import CONFIG_ENV, MODES, Globals
-from .cli_info import COMMANDS as LISTING_COMMANDS
-from .cli_output import configure_logging
-from .errors import (
-    BackupNotFound,
-    MalformedBackup,
-    MethodUnavailable,
-    PluginError,
-    PolicyViolation,
-    StorageError,
-    UnlockFailed,
-    WalletBackupError,
-)
+from walletbackup.errors import WalletBackupError
 
-#: Exit codes (documented in docs/cli.md). Click itself exits 2 on usage errors.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNLOCK_FAILED = 3
-EXIT_NOT_FOUND = 4
-EXIT_UNAVAILABLE = 5
-EXIT_MALFORMED = 6
-EXIT_POLICY = 7
-EXIT_STORAGE = 8
-EXIT_PLUGIN = 9
-
-_EXIT_FOR: tuple[tuple[type[WalletBackupError], int], ...] = (
-    (UnlockFailed, EXIT_UNLOCK_FAILED),
-    (BackupNotFound, EXIT_NOT_FOUND),
-    (MethodUnavailable, EXIT_UNAVAILABLE),
-    (MalformedBackup, EXIT_MALFORMED),
-    (PolicyViolation, EXIT_POLICY),
-    (StorageError, EXIT_STORAGE),
-    (PluginError, EXIT_PLUGIN),
-)
-
-
-def exit_code_for(error: WalletBackupError) -> int:
-    """The documented exit code for an error."""
-    return next((code for kind, code in _EXIT_FOR if isinstance(error, kind)), EXIT_ERROR)
+from .commands import COMMANDS as CHANGE_COMMANDS
+from .config import CONFIG_ENV, MODES, Globals
+from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
+from .info import COMMANDS as LISTING_COMMANDS
 
 
 class _Group(click.Group):
@@ -170,12 +135,3 @@ def new_plugin(name: str, directory: str | None) -> None:
 
 for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS):
     cli.add_command(_command)
-
-
-def main() -> None:
-    """The console script: one-line warnings, plugin commands, then the command line."""
-    configure_logging()
-    from . import plugins  # noqa: PLC0415 - plugin discovery only when the command runs
-
-    plugins.register_commands(cli)
-    cli(prog_name="walletbackup")

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from walletbackup import files
+
 if TYPE_CHECKING:
-    from .api import WalletBackup
+    from walletbackup.api import WalletBackup
 
 CONFIG_ENV = "WALLETBACKUP_CONFIG"
 CONFIG_NAME = "config.toml"
@@ -74,18 +76,17 @@ def config_path(explicit: str | None) -> tuple[Path, bool]:
 def load_config(path: Path, must_exist: bool) -> dict[str, str]:
     """The settings in the config file at ``path`` ({} when it is absent and optional)."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+        data = files.read_limited(path, MAX_CONFIG_BYTES).data
     except FileNotFoundError:
         if must_exist:
             raise ConfigError(f"config file {path} does not exist") from None
         return {}
+    except files.FileTooLarge:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     import tomllib  # noqa: PLC0415 - only commands that open a store read the config
 
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -109,7 +110,7 @@ def load_config(path: Path, must_exist: bool) -> dict[str, str]:
 
 def open_backup(ctx: click.Context) -> WalletBackup:
     """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends."""
-    from .api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
+    from walletbackup.api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
 
     settings = ctx.find_object(Globals)
     assert settings is not None  # the group always sets it

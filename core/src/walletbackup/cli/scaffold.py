@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from . import __version__
-from .plugins import RESERVED_METHOD_NAMES
+from walletbackup import __version__
+from walletbackup.plugins import RESERVED_METHOD_NAMES
 
 #: A plugin name is its entry point name, method name and import suffix all at once, so it
 #: must suit all three: no hyphens (import names), short (method names).

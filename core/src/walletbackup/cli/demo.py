@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .api import WalletBackup
-from .errors import UnlockFailed, WalletBackupError
-from .split import combine_shares, split_secret
+from walletbackup.api import WalletBackup
+from walletbackup.errors import UnlockFailed, WalletBackupError
+from walletbackup.split import combine_shares, split_secret
 
 DEMO_WALLET = "demo-wallet"
 

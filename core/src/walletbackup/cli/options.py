@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,10 +27,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from .errors import PolicyViolation
+from walletbackup import files
+from walletbackup.errors import PolicyViolation
 
 if TYPE_CHECKING:
-    from .methods import BackupMethod, Option
+    from walletbackup.methods import BackupMethod, Option
 
 #: Why options are wanted: which ones are prompted, and whether new secrets are confirmed.
 Purpose = Literal["enroll", "unlock", "discard", "none"]
@@ -281,20 +280,20 @@ def _read_document(given: OptionInput) -> _Document:
     if given.file is not None:
         origin = f"options file {given.file}"
         try:
-            with open(given.file, "rb") as handle:
-                mode = os.fstat(handle.fileno()).st_mode
-                data = handle.read(MAX_OPTIONS_BYTES + 1)
+            contents = files.read_limited(given.file, MAX_OPTIONS_BYTES)
+        except files.FileTooLarge:
+            raise click.UsageError(f"{origin}: larger than {MAX_OPTIONS_BYTES} bytes") from None
         except OSError as exc:
             raise click.UsageError(f"cannot read {origin}: {exc.strerror}") from None
-        loose = stat.S_IMODE(mode) if stat.S_ISREG(mode) and mode & 0o077 else None
+        data, loose = contents.data, contents.loose_mode
     elif given.stdin:
         origin = "options on standard input"
         data = sys.stdin.buffer.read(MAX_OPTIONS_BYTES + 1)
         loose = None
+        if len(data) > MAX_OPTIONS_BYTES:
+            raise click.UsageError(f"{origin}: larger than {MAX_OPTIONS_BYTES} bytes")
     else:
         return _Document(origin="options")
-    if len(data) > MAX_OPTIONS_BYTES:
-        raise click.UsageError(f"{origin}: larger than {MAX_OPTIONS_BYTES} bytes")
     try:
         values = json.loads(data, parse_constant=_no_constant)
     except ValueError as exc:
