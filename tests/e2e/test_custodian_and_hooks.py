@@ -51,7 +51,7 @@ def _custodian_header(wb: WalletBackup) -> bytes:
 
 def test_new_backups_use_the_rotated_key(urls: dict[str, str]) -> None:
     kms = LocalKms(urls["kms"])
-    kms.stanza_args()
+    kms.create_key()
     kms.rotate()
     with WalletBackup(store=urls["store"], kms=kms) as wb:
         wb.backup_wallet(
@@ -138,7 +138,10 @@ def test_a_client_envelope_forged_with_the_auth_keys_fails_the_share_commitment(
     secret = plugins.get_method("password")(password=PASSWORD).unlock(stanza.args, ctx)
     auth_key = envelope.stanza_auth_key(secret, stanza.id)
     forged, _ = envelope.seal(
-        genuine.context, b"attacker's share", [envelope.Recipient.from_stanza(stanza, auth_key)]
+        genuine.context,
+        b"attacker's share",
+        [envelope.Recipient.from_stanza(stanza, auth_key)],
+        envelope_id=genuine.envelope_id,  # as the custodian's record names it
     )
     env = envelope.parse(forged)  # a well-tagged envelope: the password opens it...
     assert envelope.open_with_key(env, envelope.unlock(env, env.stanzas[0], secret)).share == (

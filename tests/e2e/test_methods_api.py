@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from e2e_support import FAST, OTHER_PASSWORD, PASSWORD
 
-from walletbackup import BackupNotFound, PolicyViolation, UnlockFailed, WalletBackup
+from walletbackup import BackupNotFound, PolicyViolation, StaleBackup, UnlockFailed, WalletBackup
 
 UNLOCK = {"method": "password", "password": PASSWORD}
 CLIENT, CUSTODIAN = b"client share", b"custodian share"
@@ -75,12 +75,17 @@ def test_several_stanzas_of_one_method(wb: WalletBackup, vault: Path) -> None:
 
 def test_rebackup_keeps_the_other_methods(wb: WalletBackup, vault: Path) -> None:
     start(wb, vault)
+    with pytest.raises(PolicyViolation, match="unlock_with"):
+        wb.backup_wallet(
+            "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN, **FAST
+        )
     wb.backup_wallet(
         "w",
         b"reshared client",
         method="password",
         password=OTHER_PASSWORD,
         custodian_share=b"reshared custodian",
+        unlock_with=UNLOCK,
         **FAST,
     )
     assert wb.available_recovery_methods("w") == ["password", "vault"]
@@ -99,10 +104,23 @@ def test_rebackup_with_replace_keeps_only_that_method_and_discards_the_rest(
         password=PASSWORD,
         custodian_share=CUSTODIAN,
         replace=True,
+        unlock_with=UNLOCK,
         **FAST,
     )
     assert wb.available_recovery_methods("w") == ["password"]
     assert keys(vault) == set()  # this WalletBackup still knew the vault's options
+
+
+def test_replace_without_an_unlock_leaves_the_old_material(wb: WalletBackup, vault: Path) -> None:
+    """Stanzas the device did not authenticate are never trusted to name what to delete."""
+    start(wb, vault)
+    old = keys(vault)
+    wb.backup_wallet(
+        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN,
+        replace=True, **FAST,
+    )
+    assert wb.available_recovery_methods("w") == ["password"]
+    assert keys(vault) == old
 
 
 def test_a_discard_that_cannot_run_stays_queued_and_is_retried(
@@ -120,6 +138,7 @@ def test_a_discard_that_cannot_run_stays_queued_and_is_retried(
             password=PASSWORD,
             custodian_share=CUSTODIAN,
             replace=True,
+            unlock_with={"method": "password", "password": PASSWORD},
             **FAST,
         )
         assert keys(vault) == old
@@ -175,7 +194,7 @@ def test_self_managed_rebackup_refuses_to_drop_methods_silently(
         "w", "vault", unlock_with=UNLOCK, directory=str(vault), cipher_text=first.cipher_text
     )
     wb_self.stored_client_backup_share("w", "vault", success=True)
-    with pytest.raises(PolicyViolation, match="cipher_text=") as info:
+    with pytest.raises(PolicyViolation, match="unlock_with=") as info:
         wb_self.backup_wallet(
             "w",
             CLIENT,
@@ -192,6 +211,7 @@ def test_self_managed_rebackup_refuses_to_drop_methods_silently(
         password=OTHER_PASSWORD,
         custodian_share=CUSTODIAN,
         cipher_text=added.cipher_text,
+        unlock_with=UNLOCK,
         **FAST,
     )
     assert kept.methods == ("password", "vault")
@@ -208,7 +228,7 @@ def test_self_managed_change_needs_the_current_cipher_text(
         "w", "vault", unlock_with=UNLOCK, directory=str(vault), cipher_text=first.cipher_text
     )
     wb_self.stored_client_backup_share("w", "vault", success=True)
-    with pytest.raises(PolicyViolation, match=r"not wallet 'w'.s current backup"):
+    with pytest.raises(StaleBackup, match="earlier backup"):
         wb_self.remove_backup_method(
             "w", "vault", unlock_with=UNLOCK, directory=str(vault), cipher_text=first.cipher_text
         )

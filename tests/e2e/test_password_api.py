@@ -16,6 +16,7 @@ from walletbackup import (
     MalformedBackup,
     MethodUnavailable,
     PolicyViolation,
+    StaleBackup,
     StorageError,
     UnlockFailed,
     WalletBackup,
@@ -189,7 +190,7 @@ def test_self_managed_failure_keeps_previous_backup(wb_self: WalletBackup) -> No
         "wallet-1", method="password", password=PASSWORD, cipher_text=first.cipher_text
     )
     assert got.client_share == CLIENT
-    with pytest.raises(BackupNotFound, match="custodian"):
+    with pytest.raises(StaleBackup, match="abandoned"):
         wb_self.recover_wallet(
             "wallet-1", method="password", password=OTHER_PASSWORD, cipher_text=second.cipher_text
         )
@@ -213,7 +214,7 @@ def test_self_managed_confirmation_makes_old_cipher_text_useless(wb_self: Wallet
         == CLIENT
     )
     wb_self.stored_client_backup_share("wallet-1", "password", success=True)
-    with pytest.raises(BackupNotFound):  # the missing custodian share
+    with pytest.raises(StaleBackup, match="earlier backup"):  # its revision is not current
         wb_self.recover_wallet(
             "wallet-1", method="password", password=PASSWORD, cipher_text=first.cipher_text
         )

@@ -307,8 +307,15 @@ class Custodian:
                     f"{exc}; custodian shares in {self.store.url} are sealed under KMS key "
                     f"{key_id}: restore that key (a new key would not open them)"
                 ) from None
-        self.kms.create_key()
-        log.info("created a new KMS key for an empty custodian store %s", self.store.url)
+        try:
+            self.kms.create_key()
+            log.info("created a new KMS key for an empty custodian store %s", self.store.url)
+        except StorageError as exc:
+            # Another process sealing its first backup may have created it a moment ago.
+            try:
+                return self.kms.stanza_args()
+            except KmsKeyMissing:
+                raise exc from None
         return self.kms.stanza_args()
 
 

@@ -79,7 +79,6 @@ def unlock(
     if not isinstance(name, str):
         raise PolicyViolation("unlock_with needs a 'method' naming the method to unlock with")
     stanza_id = options.pop("stanza_id", None)
-    method = method_for(name, options)
     stanzas = [
         s
         for s in env.stanzas
@@ -90,6 +89,7 @@ def unlock(
             f"wallet {view.wallet_id!r} has no {name} method; it can be recovered with: "
             f"{', '.join(sorted({s.type for s in env.stanzas}))}"
         )
+    method = method_for(name, options)
     if not type(method).multiple and sum(s.type == name for s in env.stanzas) > 1:
         # One KDF per unlock at most: a hostile envelope cannot multiply its cost.
         raise MalformedBackup(f"the backup holds more than one stanza of the {name} method")
@@ -131,10 +131,10 @@ def _held(view: WalletView, env: Envelope, pin: int) -> RevisionView:
     """The custodian's revision this authenticated envelope is; refuses replays and rollbacks."""
     revision = env.context.revision
     current = view.current.revision if view.current else 0
-    if revision < pin or current < pin:
+    if current < pin:
         raise StaleBackup(
             f"wallet {view.wallet_id!r} was rolled back: this device has seen revision {pin}, "
-            f"but the backup offered is revision {revision} (the custodian's current: {current})"
+            f"but the custodian's current backup is revision {current}"
         )
     for held in (view.current, view.pending):
         if (
@@ -150,7 +150,7 @@ def _held(view: WalletView, env: Envelope, pin: int) -> RevisionView:
         )
     raise StaleBackup(
         f"the custodian does not hold revision {revision} of wallet {view.wallet_id!r} (its "
-        f"current is {current}): its state is older than this backup"
+        f"current is {current}): the backup was abandoned, or the custodian's state is older"
     )
 
 
