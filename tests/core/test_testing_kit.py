@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ if str(FIXTURES) not in sys.path:
 
 from broken_methods import BROKEN  # noqa: E402
 from example_method import FileKeyKit, InstalledExample, PassphraseKit  # noqa: E402
+from kit_runner import INNER_ARGS, checks_of, run_kit  # noqa: E402
 
 from walletbackup.testing import MethodConformance, json_safety_problems  # noqa: E402
 
@@ -29,26 +29,7 @@ class TestPassphraseMethod(InstalledExample, PassphraseKit):
     """The kit, as a plugin runs it: wrong unlock options and an entry point."""
 
 
-# pytester restores sys.modules after each inner run, so hypothesis's plugin (unused there) would
-# be imported afresh every time.
-INNER_ARGS = ("-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
-
-
-def run_kit(pytester: pytest.Pytester, body: str) -> tuple[set[str], set[str]]:
-    """Run a test module using the kit in a separate pytest session: (passed, failed) checks."""
-    pytester.syspathinsert(FIXTURES)
-    pytester.makepyfile(test_inner=body)
-    recorder = pytester.inline_run(*INNER_ARGS)
-    passed, skipped, failed = recorder.listoutcomes()
-    assert skipped == []
-
-    def names(reports: Sequence[pytest.TestReport | pytest.CollectReport]) -> set[str]:
-        return {report.nodeid.split("::")[-1].split("[")[0] for report in reports}
-
-    return names(passed), names(failed)
-
-
-ALL_CHECKS = {name for name in dir(MethodConformance) if name.startswith("test_")}
+ALL_CHECKS = checks_of(MethodConformance)
 OPT_IN = {
     "test_deleted_material_fails_to_unlock",
     "test_corrupted_material_is_detected",
