@@ -47,8 +47,12 @@ def custodian(tmp_path: Path) -> Custodian:
 
 
 def test_messages_round_trip_through_json() -> None:
-    status = MethodStatus("11" * 16, "password", "stored", "2026-01-01T00:00:00+00:00", "00", 1, "ab")
-    revision = RevisionView(3, "00" * 16, 1, "ab" * 32, b"\x00\xff", (StanzaRef("11", "pw"),), "pw", "t")
+    status = MethodStatus(
+        "11" * 16, "password", "stored", "2026-01-01T00:00:00+00:00", "00", 1, "ab"
+    )
+    revision = RevisionView(
+        3, "00" * 16, 1, "ab" * 32, b"\x00\xff", (StanzaRef("11", "pw"),), "pw", "t"
+    )
     view = WalletView("w", "managed", 3, 1, revision, None, (status,))
     released = Released("w", 3, "00" * 16, 1, b"c" * 32, b"share")
     for message in (view, revision, released, _proposal()):

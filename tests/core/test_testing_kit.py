@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 # The example module must import under one name from one place: its entry point loads it by name.
 from broken_methods import BROKEN
 from example_method import FileKeyKit, InstalledExample, PassphraseKit
+from kit_runner import INNER_ARGS, checks_of, run_kit
 
 from walletbackup.testing import MethodConformance, json_safety_problems
 
@@ -23,25 +22,7 @@ class TestPassphraseMethod(InstalledExample, PassphraseKit):
     """The kit, as a plugin runs it: wrong unlock options and an entry point."""
 
 
-# pytester restores sys.modules after each inner run, so hypothesis's plugin (unused there) would
-# be imported afresh every time.
-INNER_ARGS = ("-W", "error", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
-
-
-def run_kit(pytester: pytest.Pytester, body: str) -> tuple[set[str], set[str]]:
-    """Run a test module using the kit in a separate pytest session: (passed, failed) checks."""
-    pytester.makepyfile(test_inner=body)
-    recorder = pytester.inline_run(*INNER_ARGS)
-    passed, skipped, failed = recorder.listoutcomes()
-    assert skipped == []
-
-    def names(reports: Sequence[pytest.TestReport | pytest.CollectReport]) -> set[str]:
-        return {report.nodeid.split("::")[-1].split("[")[0] for report in reports}
-
-    return names(passed), names(failed)
-
-
-ALL_CHECKS = {name for name in dir(MethodConformance) if name.startswith("test_")}
+ALL_CHECKS = checks_of(MethodConformance)
 OPT_IN = {
     "test_deleted_material_fails_to_unlock",
     "test_corrupted_material_is_detected",

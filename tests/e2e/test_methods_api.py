@@ -116,8 +116,13 @@ def test_replace_without_an_unlock_leaves_the_old_material(wb: WalletBackup, vau
     start(wb, vault)
     old = keys(vault)
     wb.backup_wallet(
-        "w", CLIENT, method="password", password=PASSWORD, custodian_share=CUSTODIAN,
-        replace=True, **FAST,
+        "w",
+        CLIENT,
+        method="password",
+        password=PASSWORD,
+        custodian_share=CUSTODIAN,
+        replace=True,
+        **FAST,
     )
     assert wb.available_recovery_methods("w") == ["password"]
     assert keys(vault) == old

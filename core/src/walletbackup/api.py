@@ -110,9 +110,11 @@ class WalletBackup:
         with self._operation("backup", wallet_id, method=method) as view:
             several = self._method_class(method).multiple
             current = view.current if view else None
-            kept = [] if replace or current is None else [
-                ref for ref in current.stanzas if several or ref.method != method
-            ]
+            kept = (
+                []
+                if replace or current is None
+                else [ref for ref in current.stanzas if several or ref.method != method]
+            )
             opened: Unlocked | None = None
             if unlock_with is not None or kept:
                 if view is None or unlock_with is None:
@@ -123,9 +125,11 @@ class WalletBackup:
                         f"the backup with {method} only (replace=True, --replace)"
                     )
                 opened = self._unlock(view, unlock_with, cipher_text, change=True)
-            keep = [] if replace or opened is None else [
-                s for s in opened.envelope.stanzas if several or s.type != method
-            ]
+            keep = (
+                []
+                if replace or opened is None
+                else [s for s in opened.envelope.stanzas if several or s.type != method]
+            )
             view_epoch = view.last_epoch if view else 0
             return self._commit(
                 wallet_id,
@@ -482,9 +486,7 @@ class WalletBackup:
     def _method_class(self, name: str) -> type[BackupMethod]:
         return plugins.get_method(name)
 
-    def _method(
-        self, name: str, options: Mapping[str, Any], check: bool = True
-    ) -> BackupMethod:
+    def _method(self, name: str, options: Mapping[str, Any], check: bool = True) -> BackupMethod:
         method = self._method_class(name)(**options)
         if options and type(method).discard is not BackupMethod.discard:
             self._discarders[name] = method

@@ -47,7 +47,9 @@ class Custodian:
     parties in one process, talking through the same protocol a remote custodian speaks).
     """
 
-    def __init__(self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:") -> None:
+    def __init__(
+        self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:"
+    ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.kms = kms if isinstance(kms, KmsProvider) else open_kms(kms)
         self.location = self.store.location
@@ -125,9 +127,10 @@ class Custodian:
                 if current is None:
                     raise BackupNotFound(f"there is no backup for wallet {p.wallet_id!r}")
                 released = self._open(p.wallet_id, current)
-                if (released.backup_set_id, released.key_epoch) != (p.backup_set_id, p.key_epoch) or (
-                    not hmac.compare_digest(released.share_commitment, p.share_commitment)
-                ):
+                if (released.backup_set_id, released.key_epoch) != (
+                    p.backup_set_id,
+                    p.key_epoch,
+                ) or (not hmac.compare_digest(released.share_commitment, p.share_commitment)):
                     raise PolicyViolation(
                         "a method change must keep the backup set, epoch and share commitment"
                     )

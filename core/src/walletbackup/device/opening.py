@@ -80,9 +80,7 @@ def unlock(
         raise PolicyViolation("unlock_with needs a 'method' naming the method to unlock with")
     stanza_id = options.pop("stanza_id", None)
     stanzas = [
-        s
-        for s in env.stanzas
-        if s.type == name and (stanza_id is None or s.id.hex() == stanza_id)
+        s for s in env.stanzas if s.type == name and (stanza_id is None or s.id.hex() == stanza_id)
     ]
     if not stanzas:
         raise BackupNotFound(

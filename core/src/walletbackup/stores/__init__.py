@@ -21,6 +21,7 @@ CORE_STORES: Mapping[str, type[Store]] = MappingProxyType(
     {cls.scheme: cls for cls in (SqliteStore, FileStore, MemoryStore)}
 )
 
+
 def open_store(url: str) -> Store:
     """Open the store ``url`` names: the core's and the plugins' stores, found in one registry.
 

@@ -25,7 +25,6 @@ not collected at all, rather than skipped.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import secrets
@@ -34,9 +33,22 @@ from typing import Any, ClassVar
 
 import pytest
 
-from . import plugins
-from .errors import MalformedBackup, WalletBackupError
-from .methods import SECRET_SIZE, Availability, BackupMethod, Enrollment, MethodContext, Option
+from walletbackup import plugins
+from walletbackup.errors import MalformedBackup, WalletBackupError
+from walletbackup.methods import (
+    SECRET_SIZE,
+    Availability,
+    BackupMethod,
+    Enrollment,
+    MethodContext,
+    Option,
+)
+from walletbackup.testing._kit import (
+    collect_opt_ins,
+    json_safety_problems,
+    require_overrides,
+    secret_forms,
+)
 
 MethodFactory = Callable[..., BackupMethod]
 
@@ -69,40 +81,6 @@ def new_context() -> MethodContext:
     )
 
 
-def json_safety_problems(value: Any, where: str = "args") -> list[str]:
-    """Where ``value`` is not a :data:`~walletbackup.methods.JsonValue` (str, int, lists, dicts)."""
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return []
-    if isinstance(value, list):
-        return [
-            p for i, item in enumerate(value) for p in json_safety_problems(item, f"{where}[{i}]")
-        ]
-    if isinstance(value, Mapping):
-        problems = [
-            f"{where}: key {key!r} is not a str" for key in value if not isinstance(key, str)
-        ]
-        for key, item in value.items():
-            problems += json_safety_problems(item, f"{where}[{key!r}]")
-        return problems
-    return [f"{where} is a {type(value).__name__}"]
-
-
-def secret_forms(secret: bytes | str) -> list[str]:
-    """The ways a secret could show up in text: itself, hex, base64, a bytes repr."""
-    if isinstance(secret, str):
-        return [secret] if secret else []
-    b64 = base64.b64encode(secret).decode()
-    url = base64.urlsafe_b64encode(secret).decode()
-    return [
-        secret.hex(),
-        secret.hex().upper(),
-        b64,
-        b64.rstrip("="),
-        url.rstrip("="),
-        repr(secret)[2:-1],
-    ]
-
-
 class MethodConformance:
     """The checks every backup method passes; see the module docstring for how to use it."""
 
@@ -115,16 +93,10 @@ class MethodConformance:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for test, switch in _OPT_IN.items():
-            if test in vars(cls):
-                continue  # the subclass wrote its own version of this check
-            enabled = getattr(cls, switch) not in (None, False)
-            # pytest collects only callables, so None removes a check that does not apply.
-            setattr(cls, test, getattr(MethodConformance, test) if enabled else None)
-        if cls.has_remote_material:
-            for hook in ("corrupt_material", "delete_material"):
-                if getattr(cls, hook) is getattr(MethodConformance, hook):
-                    raise TypeError(f"{cls.__name__} has remote material: override {hook}()")
+        collect_opt_ins(cls, MethodConformance, _OPT_IN)
+        require_overrides(
+            cls, MethodConformance, "has_remote_material", ("corrupt_material", "delete_material")
+        )
 
     def corrupt_material(self, args: Mapping[str, Any], context: MethodContext) -> None:
         """Alter the remote key material for ``args`` in place (``has_remote_material`` only)."""
@@ -305,11 +277,4 @@ def _secrets_of(method: BackupMethod, enrollment: Enrollment) -> list[str]:
     return [form for value in found for form in secret_forms(value)]
 
 
-__all__ = [
-    "MALFORMED_ARGS",
-    "MethodConformance",
-    "MethodFactory",
-    "json_safety_problems",
-    "new_context",
-    "secret_forms",
-]
+__all__ = ["MALFORMED_ARGS", "MethodConformance", "MethodFactory", "new_context"]
