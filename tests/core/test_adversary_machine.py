@@ -19,14 +19,14 @@ is what makes a swapped document open at all.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
+import adversary as adv
 import pytest
+import quick_methods
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -36,20 +36,13 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from quick_methods import PASS, TOKEN, QuickToken
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-import adversary as adv  # noqa: E402
-import quick_methods  # noqa: E402
-from quick_methods import PASS, TOKEN, QuickToken  # noqa: E402
-
-from walletbackup import WalletBackup  # noqa: E402
-from walletbackup.errors import WalletBackupError  # noqa: E402
-from walletbackup.kms_local import LocalKms  # noqa: E402
-from walletbackup.results import BackupResult  # noqa: E402
-from walletbackup.stores import MemoryStore  # noqa: E402
+from walletbackup import WalletBackup
+from walletbackup.errors import WalletBackupError
+from walletbackup.kms import LocalKms
+from walletbackup.results import BackupResult
+from walletbackup.stores import MemoryStore
 
 Shares = tuple[bytes, bytes]
 Secret = tuple[str, str]  # (method, the option its secret comes from)

@@ -18,26 +18,20 @@ The attacker's tools are in tests/fixtures/adversary.py; the fast methods ``quic
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
+import adversary as adv
 import pytest
+import quick_methods
+from quick_methods import PASS, TOKEN, QuickToken
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-
-import adversary as adv  # noqa: E402
-import quick_methods  # noqa: E402
-from quick_methods import PASS, TOKEN, QuickToken  # noqa: E402
-
-from walletbackup import WalletBackup  # noqa: E402
-from walletbackup.errors import MalformedBackup, UnlockFailed, WalletBackupError  # noqa: E402
-from walletbackup.results import BackupResult  # noqa: E402
-from walletbackup.stores import Store  # noqa: E402
+from walletbackup import WalletBackup
+from walletbackup.errors import MalformedBackup, UnlockFailed, WalletBackupError
+from walletbackup.results import BackupResult
+from walletbackup.stores import Store
 
 Shares = tuple[bytes, bytes]
 Device = Callable[..., WalletBackup]
@@ -85,7 +79,7 @@ def wb(device: Device) -> WalletBackup:
 @pytest.fixture
 def store(device: Device) -> Store:
     """The store, as its writer sees it."""
-    return device().store
+    return device().custodian.store
 
 
 # --- the user's side ---------------------------------------------------------------------------

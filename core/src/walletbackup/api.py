@@ -116,6 +116,17 @@ class WalletBackup:
                 else [ref for ref in current.stanzas if several or ref.method != method]
             )
             opened: Unlocked | None = None
+            if current is not None and not replace and unlock_with is None:
+                # Which methods to keep comes from the custodian's record: trusted only when it
+                # is the revision this device last saw current, stanzas and all.
+                known = self.device.read(self.custodian.location, wallet_id)
+                if not known.vouches_for(current.revision, {r.id for r in current.stanzas}):
+                    raise PolicyViolation(
+                        f"this device cannot vouch for the methods of wallet {wallet_id!r} "
+                        f"(revision {current.revision} is not the one it last opened); unlock it "
+                        "once (unlock_with=..., --unlock-with), or replace the backup "
+                        "(replace=True, --replace)"
+                    )
             if unlock_with is not None or kept:
                 if view is None or unlock_with is None:
                     raise PolicyViolation(
@@ -249,8 +260,6 @@ class WalletBackup:
                     "the application reported it could not store the cipher text",
                 )
             with self.device.edit(self.custodian.location, wallet_id) as memory:
-                if success:
-                    memory.pin = max(memory.pin, pending.revision)
                 discards.settle(memory, pending.revision, landed=success)
 
     # --- recovery ------------------------------------------------------------------------
@@ -367,7 +376,8 @@ class WalletBackup:
         """
         location = self.custodian.location
         env = client_envelope(view, cipher_text)
-        opened = unlock(view, env, unlock_with, self._method, self._pin(view.wallet_id))
+        known = self.device.read(location, view.wallet_id)
+        opened = unlock(view, env, unlock_with, self._method, known)
         if opened.held is not view.current:
             if change:
                 raise PolicyViolation(
@@ -376,7 +386,7 @@ class WalletBackup:
             return opened
         if view.current is not None:
             with self.device.edit(location, view.wallet_id) as memory:
-                memory.pin = max(memory.pin, opened.revision)
+                memory.trust(opened.revision, {s.id.hex() for s in env.stanzas})
                 discards.reconcile(
                     memory,
                     opened.revision,
@@ -474,9 +484,6 @@ class WalletBackup:
             custodian_share=custodian_share,
         )
         return writing.commit(self.custodian, self.device, wallet_id, change)
-
-    def _pin(self, wallet_id: str) -> int:
-        return self.device.read(self.custodian.location, wallet_id).pin
 
     def _embedded(self) -> Custodian:
         if not isinstance(self.custodian, Custodian):

@@ -33,10 +33,17 @@ def item(method: str, args: dict[str, object], ctx: MethodContext) -> DiscardIte
 
 
 def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[str] = ()) -> None:
-    """Queue what the plan of ``revision`` frees, now that its outcome is known."""
+    """Queue what the plan of ``revision`` frees, now that its outcome is known.
+
+    A revision that did not land is remembered as dead: no one may make it current later.
+    """
+    if not landed and revision > memory.pin and revision not in memory.dead:
+        memory.dead.append(revision)
     plan = memory.plans.pop(revision, None)
     if plan is None:
         return
+    if landed:
+        memory.trust(revision, set(plan.stanzas))
     freed = plan.on_success if landed else plan.on_failure
     memory.queue += [i for i in freed if i.context["stanza_id"] not in live]
 

@@ -40,17 +40,35 @@ class DiscardItem:
 
 @dataclass
 class Plan:
-    """What one revision the device wrote makes obsolete (if it lands) or orphans (if not)."""
+    """One revision the device wrote: its stanzas, and the material it makes obsolete (if it
+    lands) or orphans (if it does not)."""
 
+    stanzas: list[str] = field(default_factory=list)
     on_success: list[DiscardItem] = field(default_factory=list)
     on_failure: list[DiscardItem] = field(default_factory=list)
 
 
 @dataclass
 class WalletMemory:
+    """What the device knows of one wallet, first-hand."""
+
+    #: the newest revision seen current, and its stanza ids (authenticated or written here)
     pin: int = 0
+    stanzas: list[str] = field(default_factory=list)
+    #: revisions above the pin that never landed (abandoned, superseded): never to be accepted
+    dead: list[int] = field(default_factory=list)
     plans: dict[int, Plan] = field(default_factory=dict)
     queue: list[DiscardItem] = field(default_factory=list)
+
+    def trust(self, revision: int, stanzas: set[str]) -> None:
+        """Remember ``revision`` as current with these stanzas, unless a newer one is known."""
+        if revision >= self.pin:
+            self.pin, self.stanzas = revision, sorted(stanzas)
+            self.dead = [r for r in self.dead if r > revision]
+
+    def vouches_for(self, revision: int, stanzas: set[str]) -> bool:
+        """Whether this is the current revision as the device last saw it, stanzas and all."""
+        return revision == self.pin and sorted(stanzas) == self.stanzas
 
 
 def default_path() -> Path:
@@ -125,8 +143,11 @@ def _memory(body: dict[str, Any]) -> WalletMemory:
     try:
         return WalletMemory(
             pin=int(body.get("pin", 0)),
+            stanzas=[str(stanza) for stanza in body.get("stanzas", [])],
+            dead=[int(revision) for revision in body.get("dead", [])],
             plans={
                 int(revision): Plan(
+                    [str(stanza) for stanza in plan["stanzas"]],
                     [DiscardItem(**item) for item in plan["on_success"]],
                     [DiscardItem(**item) for item in plan["on_failure"]],
                 )

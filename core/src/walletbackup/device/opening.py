@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..methods import BackupMethod, MethodContext
 from ..protocol import Released, RevisionView, WalletView
+from .memory import WalletMemory
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def unlock(
     env: Envelope,
     unlock_with: Mapping[str, Any],
     method_for: Callable[[str, Mapping[str, Any]], BackupMethod],
-    pin: int,
+    memory: WalletMemory,
 ) -> Unlocked:
     """Open ``env`` with one method and check it is the custodian's current (or pending) one."""
     options = dict(unlock_with)
@@ -114,7 +115,7 @@ def unlock(
         auth_keys = {stanza.id: envelope.stanza_auth_key(secret, stanza.id), **opened.auth_keys}
         return Unlocked(
             env,
-            _held(view, env, pin),
+            _held(view, env, memory),
             key,
             opened.share,
             auth_keys,
@@ -125,14 +126,19 @@ def unlock(
     raise method_error or UnlockFailed()
 
 
-def _held(view: WalletView, env: Envelope, pin: int) -> RevisionView:
+def _held(view: WalletView, env: Envelope, memory: WalletMemory) -> RevisionView:
     """The custodian's revision this authenticated envelope is; refuses replays and rollbacks."""
     revision = env.context.revision
     current = view.current.revision if view.current else 0
-    if current < pin:
+    if current < memory.pin:
         raise StaleBackup(
-            f"wallet {view.wallet_id!r} was rolled back: this device has seen revision {pin}, "
-            f"but the custodian's current backup is revision {current}"
+            f"wallet {view.wallet_id!r} was rolled back: this device has seen revision "
+            f"{memory.pin}, but the custodian's current backup is revision {current}"
+        )
+    if revision in memory.dead:
+        raise StaleBackup(
+            f"revision {revision} of wallet {view.wallet_id!r} was abandoned (not stored, or "
+            "superseded before it was confirmed) and never recovers the wallet"
         )
     for held in (view.current, view.pending):
         if (

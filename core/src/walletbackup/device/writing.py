@@ -51,7 +51,8 @@ def commit(
     view, location = change.view, custodian.location
     current = view.current.revision if view and view.current else 0
     pending = view.pending.revision if view and view.pending else None
-    revision = max(view.last_revision if view else 0, device.read(location, wallet_id).pin) + 1
+    known = device.read(location, wallet_id)
+    revision = max(view.last_revision if view else 0, known.pin, *known.dead) + 1
     envelope_id = os.urandom(ENVELOPE_ID_BYTES)
     recipients = list(change.keep)
     enrolled: list[tuple[Recipient, bytes]] = []
@@ -68,6 +69,7 @@ def commit(
         recipients.append(new)
         enrolled.append((new, enrollment.secret))
         plan.on_failure.append(discards.item(change.enroll.name, dict(new.args), ctx))
+    plan.stanzas = [r.id.hex() for r in recipients]
     with device.edit(location, wallet_id) as memory:
         memory.plans[revision] = plan
     try:
@@ -120,7 +122,6 @@ def commit(
     if change.mode == "managed":
         custodian.promote(wallet_id, revision)
         with device.edit(location, wallet_id) as memory:
-            memory.pin = max(memory.pin, revision)
             discards.settle(memory, revision, landed=True, live=new_ids)
     return BackupResult(
         wallet_id,
