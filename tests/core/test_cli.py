@@ -23,6 +23,7 @@ from walletbackup.cli.exits import (
     EXIT_NOT_FOUND,
     EXIT_PLUGIN,
     EXIT_POLICY,
+    EXIT_STALE,
     EXIT_UNAVAILABLE,
     EXIT_UNLOCK_FAILED,
     EXIT_USAGE,
@@ -549,6 +550,61 @@ def test_unlock_with_must_be_chosen_when_the_wallet_has_several_methods(run: Cli
     result = run("add-method", "w1", "examplepassphrase", input=f"{PASSPHRASE}\n")
     assert result.exit_code == EXIT_USAGE
     assert "choose one with --unlock-with" in result.stderr
+
+
+def test_backup_keeps_the_other_methods_after_one_unlock(run: Cli) -> None:
+    run.backup()
+    run(
+        "add-method",
+        "w1",
+        "examplefile",
+        "--option",
+        f"directory={run.tmp}",
+        input=f"{PASSPHRASE}\n",
+    )
+    client, custodian = run.share_files()
+    args = ("backup", "w1", "--method", "examplepassphrase")
+    shares = ("--client-share-file", client, "--custodian-share-file", custodian)
+    new = "brand-new-koala-passphrase"
+    refused = run(*args, *shares, input=f"{new}\n{new}\n")
+    assert refused.exit_code == EXIT_POLICY
+    assert "--unlock-with" in refused.stderr and "examplefile" in refused.stderr
+    kept = run(
+        *args,
+        *shares,
+        "--unlock-with",
+        "examplefile",
+        "--unlock-option",
+        f"directory={run.tmp}",
+        "--json",
+        input=f"{new}\n{new}\n",
+    )
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["methods"] == ["examplefile", "examplepassphrase"]
+    assert run("verify", "w1", "--method", "examplepassphrase", input=f"{new}\n").exit_code == 0
+
+
+def test_an_earlier_cipher_text_exits_10(self_managed: Cli) -> None:
+    first = self_managed.tmp / "first.txt"
+    self_managed.backup("w1", "--cipher-text-out", str(first))
+    assert self_managed("confirm", "w1", "examplepassphrase").exit_code == 0
+    second = self_managed.tmp / "second.txt"
+    new = "brand-new-koala-passphrase"
+    changed = self_managed(
+        "add-method",
+        "w1",
+        "examplepassphrase",
+        "--cipher-text-file",
+        str(first),
+        "--cipher-text-out",
+        str(second),
+        input=f"{PASSPHRASE}\n{new}\n{new}\n",
+    )
+    assert changed.exit_code == 0, changed.output
+    assert self_managed("confirm", "w1", "examplepassphrase").exit_code == 0
+    old = self_managed("verify", "w1", "--cipher-text-file", str(first), input=f"{PASSPHRASE}\n")
+    assert old.exit_code == EXIT_STALE, old.output
+    assert "earlier backup" in old.stderr
 
 
 def test_remove_method_unlocks_with_the_other_method(run: Cli) -> None:

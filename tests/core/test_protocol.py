@@ -1,4 +1,4 @@
-"""The protocol between device and custodian: messages, their JSON form, and the custodian's rules."""
+"""The protocol between device and custodian: messages, their JSON form, the custodian's rules."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_secret_fields_stay_out_of_repr() -> None:
 
 def test_no_message_carries_a_client_share_or_method_secret() -> None:
     """The custodian's inputs: cipher text and public metadata only (by construction)."""
-    fields = {name for name in Proposal.__dataclass_fields__}
+    fields = set(Proposal.__dataclass_fields__)
     assert fields.isdisjoint({"client_share", "secret", "password", "auth_key", "backup_key"})
 
 

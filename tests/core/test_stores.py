@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from walletbackup.errors import PluginError, StorageError
+from walletbackup.errors import StorageError
 from walletbackup.stores import (
     CORE_STORES,
     FileStore,

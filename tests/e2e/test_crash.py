@@ -1,9 +1,9 @@
 """A process killed at any point of a backup leaves the previous backup recoverable.
 
 The durable points of a backup at the custodian are the store saves (pending proposed, then
-promoted once verified), so the child is killed just before and just after each one, and also at random
-moments of a loop of backups. After every kill the wallet must open with exactly one of the two
-passwords, to the shares that go with it, and the next backup must succeed.
+promoted once verified), so the child is killed just before and just after each one, and also at
+random moments of a loop of backups. After every kill the wallet must open with exactly one of
+the two passwords, to the shares that go with it, and the next backup must succeed.
 """
 
 from __future__ import annotations

@@ -111,20 +111,23 @@ def test_rebackup_with_replace_keeps_only_that_method_and_discards_the_rest(
     assert keys(vault) == set()  # this WalletBackup still knew the vault's options
 
 
-def test_replace_without_an_unlock_leaves_the_old_material(wb: WalletBackup, vault: Path) -> None:
-    """Stanzas the device did not authenticate are never trusted to name what to delete."""
+def test_replace_without_an_unlock_leaves_the_old_material(
+    wb: WalletBackup, vault: Path, urls: dict[str, str]
+) -> None:
+    """Stanzas the device neither authenticated nor wrote never name what to delete."""
     start(wb, vault)
     old = keys(vault)
-    wb.backup_wallet(
-        "w",
-        CLIENT,
-        method="password",
-        password=PASSWORD,
-        custodian_share=CUSTODIAN,
-        replace=True,
-        **FAST,
-    )
-    assert wb.available_recovery_methods("w") == ["password"]
+    with WalletBackup(store=urls["store"], kms=urls["kms"], device_state=None) as fresh:
+        fresh.backup_wallet(
+            "w",
+            CLIENT,
+            method="password",
+            password=PASSWORD,
+            custodian_share=CUSTODIAN,
+            replace=True,
+            **FAST,
+        )
+        assert fresh.available_recovery_methods("w") == ["password"]
     assert keys(vault) == old
 
 

@@ -26,12 +26,11 @@ from . import envelope, plugins
 from .audit import audited
 from .custodian import Custodian
 from .device import discards, writing
-from .device.memory import DeviceMemory, default_path
+from .device.memory import DeviceMemory, DiscardItem, default_path
 from .device.opening import Unlocked, check_released, client_envelope, unlock
-from .envelope import Recipient
 from .errors import BackupNotFound, MethodUnavailable, PolicyViolation
 from .kms import KmsProvider
-from .methods import BackupMethod, MethodContext
+from .methods import BackupMethod
 from .protocol import CustodianApi, WalletView
 from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, MethodStatus
@@ -110,32 +109,31 @@ class WalletBackup:
         with self._operation("backup", wallet_id, method=method) as view:
             several = self._method_class(method).multiple
             current = view.current if view else None
-            kept = (
-                []
-                if replace or current is None
-                else [ref for ref in current.stanzas if several or ref.method != method]
-            )
             opened: Unlocked | None = None
-            if current is not None and not replace and unlock_with is None:
-                # Which methods to keep comes from the custodian's record: trusted only when it
-                # is the revision this device last saw current, stanzas and all.
+            vouched: list[DiscardItem] = []
+            if view is not None and current is not None and unlock_with is not None:
+                opened = self._unlock(view, unlock_with, cipher_text, change=True)
+            elif current is not None:
+                # Without an unlock the custodian's record names the stanzas: trusted only when
+                # it is the revision this device last saw current, stanzas and all.
                 known = self.device.read(self.custodian.location, wallet_id)
-                if not known.vouches_for(current.revision, {r.id for r in current.stanzas}):
+                if known.vouches_for(current.revision, {r.id for r in current.stanzas}):
+                    vouched = known.stanzas
+                elif not replace:
                     raise PolicyViolation(
                         f"this device cannot vouch for the methods of wallet {wallet_id!r} "
                         f"(revision {current.revision} is not the one it last opened); unlock it "
                         "once (unlock_with=..., --unlock-with), or replace the backup "
                         "(replace=True, --replace)"
                     )
-            if unlock_with is not None or kept:
-                if view is None or unlock_with is None:
+                others = sorted({i.method for i in vouched if several or i.method != method})
+                if others and not replace:
                     raise PolicyViolation(
-                        f"wallet {wallet_id!r} already has a backup that "
-                        f"{', '.join(sorted({ref.method for ref in kept}))} also protect(s); "
-                        "unlock it once to keep them (unlock_with=..., --unlock-with), or replace "
-                        f"the backup with {method} only (replace=True, --replace)"
+                        f"wallet {wallet_id!r} already has a backup that {', '.join(others)} "
+                        "also protect(s); unlock it once to keep them (unlock_with=..., "
+                        f"--unlock-with), or replace the backup with {method} only "
+                        "(replace=True, --replace)"
                     )
-                opened = self._unlock(view, unlock_with, cipher_text, change=True)
             keep = (
                 []
                 if replace or opened is None
@@ -154,6 +152,7 @@ class WalletBackup:
                 backup_set_id=os.urandom(ID_BYTES),
                 key_epoch=view_epoch + 1,
                 share_commitment=envelope.share_commitment(share, custodian),
+                vouched=vouched,
             )
 
     def add_backup_method(
@@ -386,7 +385,7 @@ class WalletBackup:
             return opened
         if view.current is not None:
             with self.device.edit(location, view.wallet_id) as memory:
-                memory.trust(opened.revision, {s.id.hex() for s in env.stanzas})
+                memory.trust(opened.revision, discards.items_of(env))
                 discards.reconcile(
                     memory,
                     opened.revision,
@@ -446,29 +445,14 @@ class WalletBackup:
         backup_set_id: bytes,
         key_epoch: int,
         share_commitment: bytes,
+        vouched: list[DiscardItem] | None = None,
     ) -> BackupResult:
-        recipients = []
-        for stanza in keep:
-            assert opened is not None  # nothing is kept without an unlock
-            auth_key = opened.auth_keys.get(stanza.id)
-            if auth_key is None:
-                raise PolicyViolation(
-                    f"wallet {wallet_id!r} is in envelope format v1, which cannot carry its "
-                    f"{stanza.type} method over; back up again with replace=True (--replace) "
-                    "and add the other methods anew"
-                )
-            recipients.append(Recipient.from_stanza(stanza, auth_key))
-        kept = {s.id for s in keep}
-        env = opened.envelope if opened else None
-        drop = [
-            discards.item(
-                s.type,
-                dict(s.args),
-                MethodContext(wallet_id, backup_set_id.hex(), env.envelope_id.hex(), s.id.hex()),
-            )
-            for s in (env.stanzas if env else ())
-            if s.id not in kept
-        ]
+        """Seal and store a new revision; ``vouched``: what replaces without an unlock drops."""
+        recipients: list[envelope.Recipient] = []
+        kept: list[DiscardItem] = []
+        drop = list(vouched or ())
+        if opened is not None:
+            recipients, kept, drop = writing.carried(opened, keep)
         change = writing.Change(
             view=view,
             mode=self.mode,
@@ -477,9 +461,9 @@ class WalletBackup:
             key_epoch=key_epoch,
             share_commitment=share_commitment,
             keep=recipients,
+            kept=kept,
             drop=drop,
             enroll=enroll,
-            live={s.id.hex() for s in env.stanzas} if env else set(),
             share=share,
             custodian_share=custodian_share,
         )

@@ -142,7 +142,7 @@ def to_json(message: Any) -> Any:
 
 
 def from_json(cls: type[M], data: Any) -> M:
-    """The message of type ``cls`` that :func:`to_json` gave ``data`` for; MalformedBackup if not."""
+    """The ``cls`` message :func:`to_json` gave ``data`` for; :class:`MalformedBackup` if not."""
     try:
         return typing.cast(M, _decode(cls, data))
     except (TypeError, KeyError, ValueError) as exc:
@@ -166,7 +166,8 @@ def _decode(kind: Any, data: Any) -> Any:
         if not isinstance(data, dict) or set(data) - {f.name for f in dataclasses.fields(kind)}:
             raise TypeError("expected an object with known fields only")
         hints = typing.get_type_hints(kind)
-        return kind(**{name: _decode(hints[name], value) for name, value in data.items()})
+        fields = {name: _decode(hints[name], value) for name, value in data.items()}
+        return typing.cast(Any, kind)(**fields)
     if kind is bytes:
         return b64decode(data)
     if kind is int and (type(data) is not int):

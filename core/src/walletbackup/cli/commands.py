@@ -44,7 +44,7 @@ def cipher_text_options(*, needs_current: bool) -> Callable[[F], F]:
             "--cipher-text-file",
             metavar="PATH",
             help="Self-managed mode: the wallet's current client cipher text"
-            + (" (required)." if needs_current else " (keeps its other methods)."),
+            + (" (required)." if needs_current else " (to unlock it, with --unlock-with)."),
         )(command)
 
     return decorate
@@ -72,8 +72,13 @@ def cipher_text_options(*, needs_current: bool) -> Callable[[F], F]:
     help="The custodian share: a file of raw bytes, or - for one line of hex on standard input.",
 )
 @click.option("--replace", is_flag=True, help="Keep only METHOD: drop the wallet's other methods.")
+@click.option(
+    "--unlock-with",
+    metavar="METHOD",
+    help="Unlock the current backup with METHOD first, to keep the wallet's other methods.",
+)
 @cipher_text_options(needs_current=False)
-@option_sources()
+@option_sources(unlock=True)
 @json_option
 @click.pass_context
 def backup(
@@ -84,6 +89,7 @@ def backup(
     client_share_file: str,
     custodian_share_file: str,
     replace: bool,
+    unlock_with: str | None,
     cipher_text_file: str | None,
     cipher_text_out: str | None,
     force: bool,
@@ -93,8 +99,9 @@ def backup(
     """Back up WALLET's two shares.
 
     The client share is sealed under METHOD, the custodian share under the KMS. On a wallet
-    that already has a backup, its other methods keep working (--replace drops them). METHOD's
-    options are prompted; for automation, give them in a file or on standard input.
+    that already has a backup, keeping its other methods needs one unlock (--unlock-with);
+    --replace drops them. Options are prompted; for automation, give them in a file or on
+    standard input.
     """
     if client_share_file == STDIO and custodian_share_file == STDIO:
         raise click.UsageError("only one share can come from standard input")
@@ -105,12 +112,18 @@ def backup(
     wb = open_backup(ctx)
     _check_cipher_text_out(wb, cipher_text_out, force)
     method = method_class(method_name)
-    gathered = MethodOptions(options)
+    gathered = MethodOptions(options, allow_unlock=unlock_with is not None)
     client_share = read_share(client_share_file, "client share")
     custodian_share = read_share(custodian_share_file, "custodian share")
-    values = gathered.for_method(method, "enroll")
+    unlock = None
+    if unlock_with is not None:
+        unlock = {"method": unlock_with, **gathered.for_unlock(method_class(unlock_with))}
+    values = gathered.for_method(
+        method, "enroll", label=" (new)" if unlock_with == method_name else ""
+    )
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
-    with progress(f"backing up wallet {wallet} with {method_name}", methods=(method,)):
+    unlocking = () if unlock_with is None else (method_class(unlock_with),)
+    with progress(f"backing up wallet {wallet} with {method_name}", methods=(method, *unlocking)):
         result = wb.backup_wallet(
             wallet,
             client_share,
@@ -118,6 +131,7 @@ def backup(
             custodian_share=custodian_share,
             replace=replace,
             cipher_text=current,
+            unlock_with=unlock,
             **values,
         )
     report_change(

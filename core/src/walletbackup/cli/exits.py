@@ -15,6 +15,7 @@ EXIT_MALFORMED = 6
 EXIT_POLICY = 7
 EXIT_STORAGE = 8
 EXIT_PLUGIN = 9
+EXIT_STALE = 10
 
 _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.UnlockFailed, EXIT_UNLOCK_FAILED),
@@ -24,6 +25,7 @@ _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.PolicyViolation, EXIT_POLICY),
     (errors.StorageError, EXIT_STORAGE),
     (errors.PluginError, EXIT_PLUGIN),
+    (errors.StaleBackup, EXIT_STALE),
 )
 
 

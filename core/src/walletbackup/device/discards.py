@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 
-from ..methods import BackupMethod, MethodContext
+from walletbackup.envelope import Envelope
+from walletbackup.methods import BackupMethod, MethodContext
+
 from .memory import DeviceMemory, DiscardItem, WalletMemory
 
 log = logging.getLogger("walletbackup")
@@ -32,6 +34,23 @@ def item(method: str, args: dict[str, object], ctx: MethodContext) -> DiscardIte
     )
 
 
+def items_of(env: Envelope) -> list[DiscardItem]:
+    """The material of every method stanza of an envelope (to trust only once authenticated)."""
+    return [
+        item(
+            s.type,
+            dict(s.args),
+            MethodContext(
+                env.context.wallet_id,
+                env.context.backup_set_id.hex(),
+                env.envelope_id.hex(),
+                s.id.hex(),
+            ),
+        )
+        for s in env.stanzas
+    ]
+
+
 def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[str] = ()) -> None:
     """Queue what the plan of ``revision`` frees, now that its outcome is known.
 
@@ -43,7 +62,7 @@ def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[s
     if plan is None:
         return
     if landed:
-        memory.trust(revision, set(plan.stanzas))
+        memory.trust(revision, plan.stanzas)
     freed = plan.on_success if landed else plan.on_failure
     memory.queue += [i for i in freed if i.context["stanza_id"] not in live]
 

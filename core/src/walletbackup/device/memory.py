@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StorageError
-from ..files import private_dir, write_private
+from walletbackup.errors import StorageError
+from walletbackup.files import private_dir, write_private
 
 FORMAT = 1
 DEFAULT_FILE_NAME = "device.json"
@@ -40,10 +40,10 @@ class DiscardItem:
 
 @dataclass
 class Plan:
-    """One revision the device wrote: its stanzas, and the material it makes obsolete (if it
-    lands) or orphans (if it does not)."""
+    """One revision the device wrote: its stanzas' material, and the material it makes obsolete
+    (if it lands) or orphans (if it does not)."""
 
-    stanzas: list[str] = field(default_factory=list)
+    stanzas: list[DiscardItem] = field(default_factory=list)
     on_success: list[DiscardItem] = field(default_factory=list)
     on_failure: list[DiscardItem] = field(default_factory=list)
 
@@ -52,23 +52,23 @@ class Plan:
 class WalletMemory:
     """What the device knows of one wallet, first-hand."""
 
-    #: the newest revision seen current, and its stanza ids (authenticated or written here)
+    #: the newest revision seen current, and its stanzas' material (authenticated or written here)
     pin: int = 0
-    stanzas: list[str] = field(default_factory=list)
+    stanzas: list[DiscardItem] = field(default_factory=list)
     #: revisions above the pin that never landed (abandoned, superseded): never to be accepted
     dead: list[int] = field(default_factory=list)
     plans: dict[int, Plan] = field(default_factory=dict)
     queue: list[DiscardItem] = field(default_factory=list)
 
-    def trust(self, revision: int, stanzas: set[str]) -> None:
+    def trust(self, revision: int, stanzas: list[DiscardItem]) -> None:
         """Remember ``revision`` as current with these stanzas, unless a newer one is known."""
         if revision >= self.pin:
-            self.pin, self.stanzas = revision, sorted(stanzas)
+            self.pin, self.stanzas = revision, list(stanzas)
             self.dead = [r for r in self.dead if r > revision]
 
-    def vouches_for(self, revision: int, stanzas: set[str]) -> bool:
+    def vouches_for(self, revision: int, stanza_ids: set[str]) -> bool:
         """Whether this is the current revision as the device last saw it, stanzas and all."""
-        return revision == self.pin and sorted(stanzas) == self.stanzas
+        return revision == self.pin and stanza_ids == {s.context["stanza_id"] for s in self.stanzas}
 
 
 def default_path() -> Path:
@@ -143,11 +143,11 @@ def _memory(body: dict[str, Any]) -> WalletMemory:
     try:
         return WalletMemory(
             pin=int(body.get("pin", 0)),
-            stanzas=[str(stanza) for stanza in body.get("stanzas", [])],
+            stanzas=[DiscardItem(**item) for item in body.get("stanzas", [])],
             dead=[int(revision) for revision in body.get("dead", [])],
             plans={
                 int(revision): Plan(
-                    [str(stanza) for stanza in plan["stanzas"]],
+                    [DiscardItem(**item) for item in plan["stanzas"]],
                     [DiscardItem(**item) for item in plan["on_success"]],
                     [DiscardItem(**item) for item in plan["on_failure"]],
                 )

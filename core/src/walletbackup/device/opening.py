@@ -13,17 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import envelope
-from ..envelope import Envelope
-from ..errors import (
+from walletbackup import envelope
+from walletbackup.envelope import Envelope
+from walletbackup.errors import (
     BackupNotFound,
     MalformedBackup,
     PolicyViolation,
     StaleBackup,
     UnlockFailed,
 )
-from ..methods import BackupMethod, MethodContext
-from ..protocol import Released, RevisionView, WalletView
+from walletbackup.methods import BackupMethod, MethodContext
+from walletbackup.protocol import Released, RevisionView, WalletView
+
 from .memory import WalletMemory
 
 

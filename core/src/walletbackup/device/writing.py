@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .. import envelope
-from ..envelope import Recipient
-from ..errors import StorageError, WalletBackupError
-from ..methods import BackupMethod, MethodContext
-from ..protocol import CustodianApi, Proposal, WalletView
-from ..results import BackupResult
-from ..state import StanzaRef
+from walletbackup import envelope
+from walletbackup.envelope import Recipient, Stanza
+from walletbackup.errors import PolicyViolation, StorageError, WalletBackupError
+from walletbackup.methods import BackupMethod, MethodContext
+from walletbackup.protocol import CustodianApi, Proposal, WalletView
+from walletbackup.results import BackupResult
+from walletbackup.state import StanzaRef
+
 from . import discards
 from .memory import DeviceMemory, DiscardItem, Plan
+from .opening import Unlocked
 
 ENVELOPE_ID_BYTES = 32
 STANZA_ID_BYTES = 16
@@ -36,13 +39,37 @@ class Change:
     key_epoch: int
     share_commitment: bytes
     keep: list[Recipient]
-    #: obsolete material of stanzas dropped from an envelope the device authenticated
+    #: the kept stanzas' material, as the device authenticated it
+    kept: list[DiscardItem]
+    #: obsolete material of dropped stanzas the device authenticated (or wrote itself)
     drop: list[DiscardItem]
     enroll: BackupMethod | None
-    #: stanza ids of the current revision the device authenticated (never discarded)
-    live: set[str]
     share: bytes = field(repr=False)
     custodian_share: bytes | None = field(default=None, repr=False)
+
+
+def carried(
+    opened: Unlocked, keep: Sequence[Stanza]
+) -> tuple[list[Recipient], list[DiscardItem], list[DiscardItem]]:
+    """What a change takes from the envelope it unlocked: the kept stanzas, re-tagged with their
+    auth keys, with their material; and the material of the dropped ones."""
+    recipients = []
+    for stanza in keep:
+        auth_key = opened.auth_keys.get(stanza.id)
+        if auth_key is None:
+            raise PolicyViolation(
+                f"wallet {opened.envelope.context.wallet_id!r} is in envelope format v1, which "
+                f"cannot carry its {stanza.type} method over; back up again with replace=True "
+                "(--replace) and add the other methods anew"
+            )
+        recipients.append(Recipient.from_stanza(stanza, auth_key))
+    kept = {s.id.hex() for s in keep}
+    material = discards.items_of(opened.envelope)
+    return (
+        recipients,
+        [i for i in material if i.context["stanza_id"] in kept],
+        [i for i in material if i.context["stanza_id"] not in kept],
+    )
 
 
 def commit(
@@ -69,7 +96,7 @@ def commit(
         recipients.append(new)
         enrolled.append((new, enrollment.secret))
         plan.on_failure.append(discards.item(change.enroll.name, dict(new.args), ctx))
-    plan.stanzas = [r.id.hex() for r in recipients]
+    plan.stanzas = [*change.kept, *plan.on_failure]
     with device.edit(location, wallet_id) as memory:
         memory.plans[revision] = plan
     try:
@@ -108,7 +135,8 @@ def commit(
     new_ids = {r.id.hex() for r in recipients}
     if pending is not None:  # a self-managed revision never confirmed: superseded now
         with device.edit(location, wallet_id) as memory:
-            discards.settle(memory, pending, landed=False, live=new_ids | change.live)
+            live = {i.context["stanza_id"] for i in (*change.kept, *change.drop)}
+            discards.settle(memory, pending, landed=False, live=new_ids | live)
     try:
         _read_back(custodian, wallet_id, revision, client_bytes, backup_key, change, enrolled)
     except WalletBackupError as exc:
@@ -136,7 +164,7 @@ def commit(
     )
 
 
-def _read_back(
+def _read_back(  # noqa: PLR0917 - private, one caller
     custodian: CustodianApi,
     wallet_id: str,
     revision: int,
