@@ -16,19 +16,19 @@ docs/api.md has the long form; in short:
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import envelope, plugins
+from . import envelope
 from .audit import audited
 from .custodian import Custodian
-from .device import discards, writing
+from .device import discards, inputs, writing
 from .device.memory import DeviceMemory, DiscardItem, default_path
-from .device.opening import Unlocked, check_released, client_envelope, unlock
-from .errors import BackupNotFound, MethodUnavailable, PolicyViolation
+from .device.methods import Methods
+from .device.opening import Unlocked, check_released, client_envelope, unlock, vouched_for
+from .errors import BackupNotFound, PolicyViolation
 from .kms import KmsProvider
 from .methods import BackupMethod
 from .protocol import CustodianApi, WalletView
@@ -36,7 +36,6 @@ from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, MethodStatus
 from .stores import Store
 
-MAX_WALLET_ID_BYTES = 128
 ID_BYTES = 16
 _DEFAULT = "default"
 
@@ -67,9 +66,7 @@ class WalletBackup:
         self.custodian = custodian or Custodian(store=store, kms=kms)
         path = default_path() if device_state == _DEFAULT else device_state
         self.device = DeviceMemory(None if path is None else Path(path))
-        # The latest instance of each method given options (credentials): what discards obsolete
-        # material, possibly in a later call.
-        self._discarders: dict[str, BackupMethod] = {}
+        self.methods = Methods()
 
     def __repr__(self) -> str:
         return f"<WalletBackup mode={self.mode!r} custodian={self.custodian!r}>"
@@ -103,57 +100,41 @@ class WalletBackup:
         one unlock of the current backup (``unlock_with={"method": ..., **its options}``; in
         self-managed mode with its ``cipher_text``); ``replace=True`` keeps only ``method``.
         """
-        wallet_id = _check_wallet_id(wallet_id)
-        share = _check_share(client_share, "client_share")
-        custodian = _check_share(custodian_share, "custodian_share")
+        wallet_id = inputs.wallet_id(wallet_id)
+        share = inputs.share(client_share, "client_share")
+        custodian = inputs.share(custodian_share, "custodian_share")
         with self._operation("backup", wallet_id, method=method) as view:
-            several = self._method_class(method).multiple
+            several = self.methods.kind(method).multiple
             current = view.current if view else None
             opened: Unlocked | None = None
             vouched: list[DiscardItem] = []
             if view is not None and current is not None and unlock_with is not None:
                 opened = self._unlock(view, unlock_with, cipher_text, change=True)
             elif current is not None:
-                # Without an unlock the custodian's record names the stanzas: trusted only when
-                # it is the revision this device last saw current, stanzas and all.
                 known = self.device.read(self.custodian.location, wallet_id)
-                if known.vouches_for(current.revision, {r.id for r in current.stanzas}):
-                    vouched = known.stanzas
-                elif not replace:
-                    raise PolicyViolation(
-                        f"this device cannot vouch for the methods of wallet {wallet_id!r} "
-                        f"(revision {current.revision} is not the one it last opened); unlock it "
-                        "once (unlock_with=..., --unlock-with), or replace the backup "
-                        "(replace=True, --replace)"
-                    )
-                others = sorted({i.method for i in vouched if several or i.method != method})
-                if others and not replace:
-                    raise PolicyViolation(
-                        f"wallet {wallet_id!r} already has a backup that {', '.join(others)} "
-                        "also protect(s); unlock it once to keep them (unlock_with=..., "
-                        f"--unlock-with), or replace the backup with {method} only "
-                        "(replace=True, --replace)"
-                    )
+                vouched = vouched_for(
+                    known, wallet_id, current, method, several=several, replace=replace
+                )
             keep = (
                 []
                 if replace or opened is None
                 else [s for s in opened.envelope.stanzas if several or s.type != method]
             )
-            view_epoch = view.last_epoch if view else 0
-            return self._commit(
-                wallet_id,
+            change = writing.prepare(
                 view,
+                self.mode,
+                method,
                 opened,
-                keep=keep,
-                enroll=self._method(method, options),
-                reason=method,
+                keep,
+                enroll=self.methods.make(method, options),
                 share=share,
                 custodian_share=custodian,
                 backup_set_id=os.urandom(ID_BYTES),
-                key_epoch=view_epoch + 1,
+                key_epoch=(view.last_epoch if view else 0) + 1,
                 share_commitment=envelope.share_commitment(share, custodian),
                 vouched=vouched,
             )
+            return writing.commit(self.custodian, self.device, wallet_id, change)
 
     def add_backup_method(
         self,
@@ -170,12 +151,12 @@ class WalletBackup:
         ``add_backup_method(w, "password", unlock_with={"method": "password", "password": old},
         password=new)`` is a password change.
         """
-        wallet_id = _check_wallet_id(wallet_id)
+        wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("add_method", wallet_id, method=method) as view:
             opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text, change=True)
-            several = self._method_class(method).multiple
+            several = self.methods.kind(method).multiple
             keep = [s for s in opened.envelope.stanzas if several or s.type != method]
-            return self._rewrite(view, opened, keep, self._method(method, options), method)
+            return self._rewrite(view, opened, keep, self.methods.make(method, options), method)
 
     def remove_backup_method(
         self,
@@ -193,7 +174,7 @@ class WalletBackup:
         material (``options`` reach the method for that, e.g. credentials). Refuses to remove the
         last method.
         """
-        wallet_id = _check_wallet_id(wallet_id)
+        wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("remove_method", wallet_id, method=method) as view:
             opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text, change=True)
             stanzas = opened.envelope.stanzas
@@ -211,7 +192,7 @@ class WalletBackup:
                     "method first, or back up again with replace=True (--replace)"
                 )
             if options:
-                self._method(method, options, check=False)  # it will discard the material
+                self.methods.make(method, options, check=False)  # it will discard the material
             return self._rewrite(view, opened, keep, None, method)
 
     def rewrap_backup(
@@ -240,8 +221,8 @@ class WalletBackup:
         ``WalletBackup`` has not used that method yet.
         """
         if options:
-            self._method(method, options, check=False)
-        wallet_id = _check_wallet_id(wallet_id)
+            self.methods.make(method, options, check=False)
+        wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("confirm", wallet_id, method=method, success=success) as view:
             pending = view.pending if view else None
             if self.mode != "self-managed" or (view is not None and view.mode != "self-managed"):
@@ -273,7 +254,7 @@ class WalletBackup:
         **options: Any,
     ) -> Recovered:
         """Recover both shares, unlocking the client share with ``method``."""
-        wallet_id = _check_wallet_id(wallet_id)
+        wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("recover", wallet_id, method=method, lock=False) as view:
             opened, custodian = self._open_both(
                 _exists(view, wallet_id), method, stanza_id, options, cipher_text
@@ -300,7 +281,7 @@ class WalletBackup:
         **options: Any,
     ) -> VerifyReport:
         """Test a backup: open both envelopes, return nothing secret. Raises when it would fail."""
-        wallet_id = _check_wallet_id(wallet_id)
+        wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("verify", wallet_id, method=method, lock=False) as view:
             opened, _ = self._open_both(
                 _exists(view, wallet_id), method, stanza_id, options, cipher_text
@@ -320,12 +301,12 @@ class WalletBackup:
 
     def backup_status(self, wallet_id: str) -> list[MethodStatus]:
         """Per stanza: method, ``pending`` / ``stored`` / ``failed``, when, which backup set."""
-        view = _exists(self.custodian.view(_check_wallet_id(wallet_id)), wallet_id)
+        view = _exists(self.custodian.view(inputs.wallet_id(wallet_id)), wallet_id)
         return sorted(view.statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
 
     def available_recovery_methods(self, wallet_id: str) -> list[str]:
         """The methods that can recover the wallet now (those of its current backup)."""
-        view = _exists(self.custodian.view(_check_wallet_id(wallet_id)), wallet_id)
+        view = _exists(self.custodian.view(inputs.wallet_id(wallet_id)), wallet_id)
         return sorted({ref.method for ref in view.current.stanzas}) if view.current else []
 
     def wallets(self) -> list[str]:
@@ -341,7 +322,7 @@ class WalletBackup:
 
     def rewrap_custodian(self, wallet_id: str) -> None:
         """Re-seal the wallet's custodian share under the KMS key's current version."""
-        wallet_id = _check_wallet_id(wallet_id)
+        wallet_id = inputs.wallet_id(wallet_id)
         with audited(self.custodian, "rewrap_custodian", wallet_id, mode=self.mode):
             self._embedded().rewrap(wallet_id)
 
@@ -360,7 +341,9 @@ class WalletBackup:
                 else:
                     yield self.custodian.view(wallet_id)
             finally:
-                discards.run(self.device, self.custodian.location, wallet_id, self._discarder)
+                discards.run(
+                    self.device, self.custodian.location, wallet_id, self.methods.discarder
+                )
 
     def _unlock(
         self,
@@ -376,22 +359,15 @@ class WalletBackup:
         location = self.custodian.location
         env = client_envelope(view, cipher_text)
         known = self.device.read(location, view.wallet_id)
-        opened = unlock(view, env, unlock_with, self._method, known)
+        opened = unlock(view, env, unlock_with, self.methods.make, known)
         if opened.held is not view.current:
             if change:
                 raise PolicyViolation(
                     "a change starts from the current backup: pass its cipher text"
                 )
             return opened
-        if view.current is not None:
-            with self.device.edit(location, view.wallet_id) as memory:
-                memory.trust(opened.revision, discards.items_of(env))
-                discards.reconcile(
-                    memory,
-                    opened.revision,
-                    view.pending.revision if view.pending else None,
-                    {s.id.hex() for s in env.stanzas},
-                )
+        with self.device.edit(location, view.wallet_id) as memory:
+            discards.learn(memory, env, view.pending.revision if view.pending else None)
         return opened
 
     def _open_both(
@@ -415,113 +391,33 @@ class WalletBackup:
         enroll: BackupMethod | None,
         reason: str,
     ) -> BackupResult:
+        """A method change: same shares, backup set and epoch; a new envelope and revision."""
         context = opened.envelope.context
         assert context.share_commitment is not None  # check_released needs it for every backup
-        return self._commit(
-            context.wallet_id,
+        change = writing.prepare(
             view,
+            self.mode,
+            reason,
             opened,
-            keep=keep,
+            keep,
             enroll=enroll,
-            reason=reason,
             share=opened.share,
-            custodian_share=None,
             backup_set_id=context.backup_set_id,
             key_epoch=context.key_epoch,
             share_commitment=context.share_commitment,
         )
-
-    def _commit(
-        self,
-        wallet_id: str,
-        view: WalletView | None,
-        opened: Unlocked | None,
-        *,
-        keep: list[envelope.Stanza],
-        enroll: BackupMethod | None,
-        reason: str,
-        share: bytes,
-        custodian_share: bytes | None,
-        backup_set_id: bytes,
-        key_epoch: int,
-        share_commitment: bytes,
-        vouched: list[DiscardItem] | None = None,
-    ) -> BackupResult:
-        """Seal and store a new revision; ``vouched``: what replaces without an unlock drops."""
-        recipients: list[envelope.Recipient] = []
-        kept: list[DiscardItem] = []
-        drop = list(vouched or ())
-        if opened is not None:
-            recipients, kept, drop = writing.carried(opened, keep)
-        change = writing.Change(
-            view=view,
-            mode=self.mode,
-            reason=reason,
-            backup_set_id=backup_set_id,
-            key_epoch=key_epoch,
-            share_commitment=share_commitment,
-            keep=recipients,
-            kept=kept,
-            drop=drop,
-            enroll=enroll,
-            share=share,
-            custodian_share=custodian_share,
-        )
-        return writing.commit(self.custodian, self.device, wallet_id, change)
+        return writing.commit(self.custodian, self.device, context.wallet_id, change)
 
     def _embedded(self) -> Custodian:
         if not isinstance(self.custodian, Custodian):
             raise PolicyViolation("this operation is the custodian operator's, not the device's")
         return self.custodian
 
-    def _method_class(self, name: str) -> type[BackupMethod]:
-        return plugins.get_method(name)
-
-    def _method(self, name: str, options: Mapping[str, Any], check: bool = True) -> BackupMethod:
-        method = self._method_class(name)(**options)
-        if options and type(method).discard is not BackupMethod.discard:
-            self._discarders[name] = method
-        if check:
-            availability = method.availability()
-            if not availability.available:
-                raise MethodUnavailable(
-                    f"backup method {name!r} cannot be used here: {availability.reason}"
-                    + (f"; {availability.remedy}" if availability.remedy else "")
-                )
-        return method
-
-    def _discarder(self, name: str) -> BackupMethod:
-        return self._discarders.get(name) or self._method(name, {}, check=False)
-
 
 def _exists(view: WalletView | None, wallet_id: str) -> WalletView:
     if view is None:
         raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
     return view
-
-
-def _check_wallet_id(wallet_id: str) -> str:
-    if not isinstance(wallet_id, str):
-        raise PolicyViolation("wallet_id must be a string")
-    normal = unicodedata.normalize("NFC", wallet_id)
-    size = len(normal.encode())
-    if not 1 <= size <= MAX_WALLET_ID_BYTES or any(
-        unicodedata.category(ch) == "Cc" for ch in normal
-    ):
-        raise PolicyViolation(
-            f"wallet_id must be 1 to {MAX_WALLET_ID_BYTES} bytes of UTF-8 without control "
-            "characters"
-        )
-    return normal
-
-
-def _check_share(share: bytes, name: str) -> bytes:
-    if not isinstance(share, bytes | bytearray | memoryview):
-        raise PolicyViolation(f"{name} must be bytes")
-    data = bytes(share)
-    if not 1 <= len(data) <= envelope.MAX_SHARE:
-        raise PolicyViolation(f"{name} must be 1 to {envelope.MAX_SHARE} bytes, not {len(data)}")
-    return data
 
 
 __all__ = ["WalletBackup"]

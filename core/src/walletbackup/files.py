@@ -8,6 +8,7 @@ Everything walletbackup and its plugins keep on the local disk that someone else
   file beside it (``O_EXCL``, so never through someone else's file or link) is written, fsynced and
   renamed over it, then the directory is fsynced, so a crash leaves the old file or the new one;
 - :func:`create_private`: an empty 0600 file, unless one exists (lock files, SQLite databases);
+- :func:`exclusive`: a lock beside a file, for read-modify-write across processes;
 - :func:`read_limited`: a file's bytes up to a limit, with the mode of the very file read.
 
 The functions raise :class:`OSError` (callers know what the file is, so they say it in their own
@@ -17,9 +18,11 @@ walletbackup error); :class:`FileTooLarge` is one, for a file over the reader's 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +127,23 @@ def _publish_new(temporary: Path, target: Path) -> None:
             raise
         return
     os.unlink(temporary)
+
+
+@contextmanager
+def exclusive(path: StrPath) -> Iterator[None]:
+    """Hold an exclusive lock for changes to ``path`` (an ``flock`` on ``<path>.lock``).
+
+    Processes that change one file take turns; the kernel drops the lock when its holder dies,
+    however it dies. The lock file (0600) and the directory (0700) are created when missing.
+    """
+    target = Path(path)
+    private_dir(target.parent)
+    fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def create_private(path: StrPath) -> None:

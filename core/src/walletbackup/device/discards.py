@@ -67,12 +67,15 @@ def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[s
     memory.queue += [i for i in freed if i.context["stanza_id"] not in live]
 
 
-def reconcile(memory: WalletMemory, current: int, pending: int | None, live: set[str]) -> None:
-    """Settle plans left by an interrupted process, given an authenticated current revision."""
+def learn(memory: WalletMemory, current: Envelope, pending: int | None) -> None:
+    """Remember an authenticated current envelope, and settle the plans an interrupted process
+    left: the current revision's landed, every other one's (but the pending) did not."""
+    material = items_of(current)
+    memory.trust(current.context.revision, material)
+    live = {i.context["stanza_id"] for i in material}
     for revision in sorted(memory.plans):
-        if revision == pending:
-            continue
-        settle(memory, revision, landed=revision == current, live=live)
+        if revision != pending:
+            settle(memory, revision, landed=revision == current.context.revision, live=live)
 
 
 def run(

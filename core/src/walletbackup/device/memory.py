@@ -11,17 +11,16 @@ one device share it; without one it lasts as long as the object.
 
 from __future__ import annotations
 
-import fcntl
+import copy
 import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from walletbackup.errors import StorageError
-from walletbackup.files import private_dir, write_private
+from walletbackup.files import exclusive, write_private
 
 FORMAT = 1
 DEFAULT_FILE_NAME = "device.json"
@@ -88,19 +87,21 @@ class DeviceMemory:
         return f"<DeviceMemory {str(self.path) if self.path else 'in memory'}>"
 
     def read(self, location: str | None, wallet_id: str) -> WalletMemory:
-        with self.edit(location, wallet_id) as memory:
-            return memory
+        """A copy of the wallet's memory (changes to it are not kept: use :meth:`edit`)."""
+        if location is None or self.path is None:
+            return copy.deepcopy(self._volatile.get(f"{location}\x00{wallet_id}", WalletMemory()))
+        with _locked(self.path):
+            return _memory(_load(self.path)["locations"].get(location, {}).get(wallet_id, {}))
 
     @contextmanager
     def edit(self, location: str | None, wallet_id: str) -> Iterator[WalletMemory]:
         """The wallet's memory, written back when the block ends without an error."""
         if location is None or self.path is None:
-            key = f"{location}\x00{wallet_id}"
-            yield self._volatile.setdefault(key, WalletMemory())
+            yield self._volatile.setdefault(f"{location}\x00{wallet_id}", WalletMemory())
             return
         with _locked(self.path):
             document = _load(self.path)
-            wallets = document.setdefault("locations", {}).setdefault(location, {})
+            wallets = document["locations"].setdefault(location, {})
             memory = _memory(wallets.get(wallet_id, {}))
             yield memory
             wallets[wallet_id] = asdict(memory)
@@ -112,16 +113,12 @@ class DeviceMemory:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    try:
-        private_dir(path.parent)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StorageError(f"cannot use the device memory {path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive(path))
+        except OSError as exc:
+            raise StorageError(f"cannot use the device memory {path}: {exc.strerror}") from None
         yield
-    finally:
-        os.close(fd)
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from walletbackup.errors import (
 from walletbackup.methods import BackupMethod, MethodContext
 from walletbackup.protocol import Released, RevisionView, WalletView
 
-from .memory import WalletMemory
+from .memory import DiscardItem, WalletMemory
 
 
 @dataclass(frozen=True)
@@ -176,3 +176,37 @@ def check_released(unlocked: Unlocked, released: Released) -> bytes:
     if not hmac.compare_digest(expected, context.share_commitment):
         raise UnlockFailed  # a forged or substituted share: as good as tampering
     return released.share
+
+
+def vouched_for(
+    memory: WalletMemory,
+    wallet_id: str,
+    current: RevisionView,
+    method: str,
+    *,
+    several: bool,
+    replace: bool,
+) -> list[DiscardItem]:
+    """The current revision's stanzas, for a backup that replaces them without an unlock.
+
+    Without an unlock the custodian's record names the stanzas: trusted only when it is the
+    revision this device last saw current, stanzas and all. Refuses when the backup would drop
+    methods other than ``method`` (unless ``replace``) or when the device cannot vouch.
+    """
+    vouched: list[DiscardItem] = []
+    if memory.vouches_for(current.revision, {ref.id for ref in current.stanzas}):
+        vouched = list(memory.stanzas)
+    elif not replace:
+        raise PolicyViolation(
+            f"this device cannot vouch for the methods of wallet {wallet_id!r} "
+            f"(revision {current.revision} is not the one it last opened); unlock it once "
+            "(unlock_with=..., --unlock-with), or replace the backup (replace=True, --replace)"
+        )
+    others = sorted({i.method for i in vouched if several or i.method != method})
+    if others and not replace:
+        raise PolicyViolation(
+            f"wallet {wallet_id!r} already has a backup that {', '.join(others)} also "
+            "protect(s); unlock it once to keep them (unlock_with=..., --unlock-with), or "
+            f"replace the backup with {method} only (replace=True, --replace)"
+        )
+    return vouched

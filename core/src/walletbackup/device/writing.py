@@ -72,6 +72,44 @@ def carried(
     )
 
 
+def prepare(
+    view: WalletView | None,
+    mode: str,
+    reason: str,
+    opened: Unlocked | None,
+    keep: Sequence[Stanza],
+    *,
+    enroll: BackupMethod | None,
+    share: bytes,
+    backup_set_id: bytes,
+    key_epoch: int,
+    share_commitment: bytes,
+    custodian_share: bytes | None = None,
+    vouched: Sequence[DiscardItem] = (),
+) -> Change:
+    """A change built on ``opened`` (kept stanzas re-tagged), or on nothing (a first backup, a
+    replace): then ``vouched`` is the material the device knows the replaced revision had."""
+    recipients: list[Recipient] = []
+    kept: list[DiscardItem] = []
+    drop = list(vouched)
+    if opened is not None:
+        recipients, kept, drop = carried(opened, keep)
+    return Change(
+        view=view,
+        mode=mode,
+        reason=reason,
+        backup_set_id=backup_set_id,
+        key_epoch=key_epoch,
+        share_commitment=share_commitment,
+        keep=recipients,
+        kept=kept,
+        drop=drop,
+        enroll=enroll,
+        share=share,
+        custodian_share=custodian_share,
+    )
+
+
 def commit(
     custodian: CustodianApi, device: DeviceMemory, wallet_id: str, change: Change
 ) -> BackupResult:

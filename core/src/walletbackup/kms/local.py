@@ -32,21 +32,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import json
 import logging
 import os
 import secrets
 import shlex
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from walletbackup.errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
+from walletbackup.files import exclusive, write_private
 from walletbackup.kms.base import KeyInfo, KmsKeyMissing, KmsProvider, key_fingerprint
 
 KEY_SIZE = 32
@@ -245,16 +244,14 @@ def _new_key() -> bytes:
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock for changes to ``path``; the kernel drops it if the process dies."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StorageError(f"cannot use the custodian key file {path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive(path))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot use the custodian key file {path}: {exc.strerror}"
+            ) from None
         yield
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path) -> _Keys | None:
@@ -348,23 +345,8 @@ def _write(path: Path, keys: _Keys) -> None:
     }
     data = json.dumps(document, indent=2).encode("ascii") + b"\n"
     try:
-        # mkstemp opens with O_CREAT|O_EXCL and mode 0600, whatever the umask.
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_private(path, data)
     except OSError as exc:
-        raise StorageError(f"cannot write the custodian key file {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise StorageError(f"cannot write the custodian key file {path}: {exc.strerror}") from None
 
 
