@@ -110,10 +110,10 @@ def test_killed_around_each_save(urls: dict[str, str], phase: str, save_number: 
 
 
 @pytest.mark.slow
-def test_a_backup_has_exactly_three_durable_points(urls: dict[str, str]) -> None:
+def test_a_backup_has_exactly_two_durable_points(urls: dict[str, str]) -> None:
     """Guards the test above: if the lifecycle gains a save, the kill points must follow."""
     initial_backup(urls)
-    child = start_child(urls, ["after", 4])
+    child = start_child(urls, ["after", 3])
     out, _ = child.communicate(timeout=CHILD_TIMEOUT)
     assert child.returncode == 0 and "done" in out
     assert recover_either(urls)[0] == OTHER_PASSWORD

@@ -85,6 +85,8 @@ def run(
     method_for: Callable[[str], BackupMethod],
 ) -> None:
     """Delete what the wallet's queue holds; what fails stays queued for the next operation."""
+    if not device.read(location, wallet_id).queue:
+        return
     with device.edit(location, wallet_id) as memory:
         queue, memory.queue = memory.queue, []
     remaining = []
