@@ -110,7 +110,9 @@ def new_plugin(name: str, directory: str | None) -> None:
 
     Writes a working example method (a random key in a file in a directory), its entry point,
     a test that runs the conformance kit, and a README saying what to change next. NAME is the
-    method's name: a lowercase letter, then up to 31 lowercase letters, digits or underscores.
+    method's name: a lowercase letter, then up to 31 lowercase letters, digits, hyphens or
+    underscores, ending in a letter or digit; its package is walletbackup_NAME with hyphens as
+    underscores.
     """
     import shlex  # noqa: PLC0415 - this command's imports stay out of start-up
     from pathlib import Path  # noqa: PLC0415
