@@ -75,14 +75,15 @@ def cli(
     "store_url",
     metavar="URL",
     help="Store to use (default: the global --store, else sqlite in a fresh temporary "
-    "directory; never the config file's).",
+    "directory, deleted at the end; never the config file's). A store given here keeps the "
+    "demo wallet.",
 )
 @click.option(
     "--kms",
     "kms_url",
     metavar="URL",
-    help="KMS for the custodian share (default: the global --kms, else a key file in "
-    "that directory).",
+    help="KMS for the custodian share (default: the global --kms, else custodian.key beside "
+    "a given sqlite: or file: store, else a key file in the temporary directory).",
 )
 @click.pass_obj
 def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
@@ -90,7 +91,7 @@ def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
 
     Makes a random wallet secret, splits it into a client and a custodian share, backs both up
     with the password method (managed mode), recovers them, and checks the secret is identical.
-    Exits 0 only if every step held.
+    Exits 0 only if every step held. Says at the end what was kept, and where.
     """
     from .demo import run_demo  # noqa: PLC0415 - keeps --help free of cryptography
 
