@@ -17,16 +17,18 @@ from .commands import COMMANDS as CHANGE_COMMANDS
 from .config import CONFIG_ENV, MODES, Globals
 from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
 from .info import COMMANDS as LISTING_COMMANDS
+from .wording import for_cli, method_options
 
 
 class _Group(click.Group):
-    """Turns walletbackup errors into one line on stderr and a documented exit code."""
+    """Turns walletbackup errors into one line on stderr (in CLI words) and a documented exit
+    code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WalletBackupError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {for_cli(str(exc), method_options)}", err=True)
             sys.exit(exit_code_for(exc))
 
 
@@ -64,7 +66,7 @@ def cli(
     Secrets are prompted, never taken from the command line; for automation, read them from a
     file or standard input (--options-file, --options-stdin). Exit codes: 0 ok, 1 error,
     2 usage, 3 unlock failed, 4 not found, 5 method unavailable, 6 malformed backup, 7 policy,
-    8 storage, 9 plugin, 10 stale backup.
+    8 storage, 9 plugin, 10 stale backup, 130 interrupted (Ctrl-C).
     """
     ctx.obj = Globals(store, kms, mode, config)
 
