@@ -661,6 +661,51 @@ def test_removing_the_last_method_exits_7(run: Cli) -> None:
     )
     assert result.exit_code == EXIT_POLICY
     assert "only method" in result.stderr
+    assert "back up again with --replace" in result.stderr
+
+
+def test_removing_the_only_method_says_so_and_what_to_do(run: Cli) -> None:
+    run.backup()
+    result = run("remove-method", "w1", "examplepassphrase")
+    assert result.exit_code == EXIT_POLICY, result.output
+    assert result.stderr.count("\n") == 1
+    assert "examplepassphrase is the only method protecting wallet 'w1'" in result.stderr
+    assert "walletbackup add-method w1 METHOD" in result.stderr
+    assert "walletbackup backup w1 --method METHOD --replace" in result.stderr
+    assert "no current backup" not in result.stderr
+    # Nothing was prompted: there is nothing to unlock with.
+    assert "passphrase" not in result.stderr.replace("examplepassphrase", "")
+    assert run("verify", "w1", input=f"{PASSPHRASE}\n").exit_code == 0
+
+
+@pytest.fixture
+def with_quick(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Cli]:
+    """The CLI with the test methods quickpass and quicktoken (several stanzas) installed too."""
+    isolate(monkeypatch, tmp_path, "quick")
+    yield Cli(tmp_path)
+    restore()
+
+
+def test_removing_one_of_several_stanzas_of_the_only_method_unlocks_with_another(
+    with_quick: Cli,
+) -> None:
+    run = with_quick
+    client, custodian = run.share_files()
+    shares = ["--client-share-file", client, "--custodian-share-file", custodian]
+    assert run("backup", "w1", "--method", "quicktoken", *shares, input="one\n").exit_code == 0
+    added = run("add-method", "w1", "quicktoken", input="one\ntwo\n")
+    assert added.exit_code == 0, added.output
+    stanzas = _stanza_ids(run, "w1")
+    assert len(stanzas) == 2
+    result = run("remove-method", "w1", "quicktoken", "--stanza-id", stanzas[0], input="two\n")
+    assert result.exit_code == 0, result.output
+    assert "token (to unlock): " in result.stderr
+    assert _stanza_ids(run, "w1") == stanzas[1:]
+
+
+def _stanza_ids(run: Cli, wallet: str) -> list[str]:
+    rows = json.loads(run("status", wallet, "--json").stdout)["methods"]
+    return sorted(row["stanza_id"] for row in rows if row["status"] == "stored")
 
 
 def test_rewrap_enrolls_the_method_again(run: Cli) -> None:

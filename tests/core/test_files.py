@@ -99,18 +99,6 @@ def test_without_hard_links_the_name_is_claimed_then_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["share.bin"]
 
 
-def test_create_private_makes_an_empty_0600_file_and_keeps_an_existing_one(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "lock"
-    files.create_private(path)
-    assert path.read_bytes() == b""
-    assert mode(path) == 0o600
-    path.write_bytes(b"kept")
-    files.create_private(path)
-    assert path.read_bytes() == b"kept"
-
-
 def test_read_limited_returns_the_bytes_and_the_mode_of_the_file_read(tmp_path: Path) -> None:
     path = tmp_path / "in"
     path.write_bytes(b"12345")

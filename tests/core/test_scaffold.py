@@ -24,7 +24,7 @@ import pytest
 from cli_support import store_args
 from click.testing import CliRunner
 
-from walletbackup import __version__
+from walletbackup import __version__, plugins
 from walletbackup.cli import cli
 from walletbackup.cli.scaffold import LAYOUT, PluginNames, core_requirement, render
 from walletbackup.testing import KmsConformance, MethodConformance, StoreConformance
@@ -33,6 +33,8 @@ ROOT = Path(__file__).parents[2]
 CORE = ROOT / "core"
 NAME = "demo_vault"
 LONGEST_NAME = "a_plugin_name_of_32_characters_x"
+#: Hyphenated, as distributions usually are: its package is walletbackup_acme_token.
+HYPHENATED = "acme-token"
 KEY_FILE = re.compile(r"[0-9a-f]{32}-[0-9a-f]{16}\.key")
 INSTALL_TIMEOUT = 600
 RUN_TIMEOUT = 180
@@ -119,10 +121,37 @@ def test_every_placeholder_is_filled(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "class_name"),
-    [("demo_vault", "DemoVaultMethod"), ("x", "XMethod"), ("hsm2", "Hsm2Method")],
+    [
+        ("demo_vault", "DemoVaultMethod"),
+        ("x", "XMethod"),
+        ("hsm2", "Hsm2Method"),
+        ("acme-token", "AcmeTokenMethod"),
+        ("a-b_c", "ABCMethod"),
+    ],
 )
 def test_class_names(name: str, class_name: str) -> None:
     assert PluginNames.of(name).class_name == class_name
+
+
+def test_a_hyphenated_name_gives_its_distribution_a_module_and_a_method(tmp_path: Path) -> None:
+    names = PluginNames.of(HYPHENATED)
+    assert (names.distribution, names.package) == (
+        "walletbackup-acme-token",
+        "walletbackup_acme_token",
+    )
+    assert names.package.isidentifier()
+    assert plugins.METHOD_NAME.fullmatch(names.name)
+    code, output = new_plugin(HYPHENATED, "--directory", str(tmp_path / "p"))
+    assert code == 0, output
+    assert f"created walletbackup-{HYPHENATED} in" in output
+    assert "src/walletbackup_acme_token/method.py" in files_of(tmp_path / "p")
+    project = tomllib.loads((tmp_path / "p" / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "walletbackup-acme-token"
+    assert project["project"]["entry-points"]["walletbackup"] == {
+        HYPHENATED: "walletbackup_acme_token.plugin"
+    }
+    method = (tmp_path / "p" / "src" / "walletbackup_acme_token" / "method.py").read_text()
+    assert 'name = "acme-token"' in method
 
 
 @pytest.mark.parametrize(
@@ -175,13 +204,29 @@ def test_the_guide_explains_every_check_of_the_kits() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "1vault", "Vault", "my-vault", "my vault", "vault!", "é", "_vault", "a" * 33, "../x"],
+    [
+        "",
+        "1vault",
+        "Vault",
+        "my vault",
+        "vault!",
+        "é",
+        "_vault",
+        # A distribution name ends in a letter or digit.
+        "vault-",
+        "vault_",
+        "a" * 33,
+        "../x",
+    ],
 )
 def test_an_invalid_name_is_a_usage_error(tmp_path: Path, name: str) -> None:
     code, output = new_plugin(name, "--directory", str(tmp_path / "p"))
     assert code == 2
     assert "Invalid value for NAME" in output
-    assert "lowercase letter, then up to 31 lowercase letters, digits or underscores" in output
+    assert (
+        "lowercase letter, then up to 31 lowercase letters, digits, hyphens or underscores, "
+        "ending in a letter or digit" in " ".join(output.split())
+    )
     assert not (tmp_path / "p").exists()
 
 
@@ -348,7 +393,7 @@ def test_walletbackup_methods_lists_the_new_method_as_available(sandbox: Sandbox
     ]
 
 
-def _backed_up(sandbox: Sandbox, work: Path) -> Mapping[str, Path]:
+def _backed_up(sandbox: Sandbox, work: Path, name: str = NAME) -> Mapping[str, Path]:
     """Back up a wallet with the new method alone; the paths of its shares, keys and URLs."""
     work.mkdir()
     keys = work / "keys"
@@ -363,7 +408,7 @@ def _backed_up(sandbox: Sandbox, work: Path) -> Mapping[str, Path]:
             "backup",
             "wallet-1",
             "--method",
-            NAME,
+            name,
             "--option",
             f"directory={keys}",
             "--client-share-file",
@@ -375,16 +420,17 @@ def _backed_up(sandbox: Sandbox, work: Path) -> Mapping[str, Path]:
         )
     )
     backup = json.loads(result.stdout)
-    assert (backup["status"], backup["methods"]) == ("stored", [NAME])
+    assert (backup["status"], backup["methods"]) == ("stored", [name])
     return {"keys": keys, **shares}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("which", ["plugin", "hyphenated"])
 def test_backup_and_recover_with_the_new_method_through_the_cli(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, hyphenated: Path, tmp_path: Path, which: str
 ) -> None:
     work = tmp_path / "work"
-    paths = _backed_up(sandbox, work)
+    paths = _backed_up(sandbox, work, NAME if which == "plugin" else HYPHENATED)
     assert [KEY_FILE.fullmatch(p.name) is not None for p in paths["keys"].iterdir()] == [True]
     _ok(
         sandbox.walletbackup(
@@ -463,12 +509,40 @@ def longest(sandbox: Sandbox) -> Path:
     return sandbox.root / f"walletbackup-{LONGEST_NAME}"
 
 
+@pytest.fixture(scope="module")
+def hyphenated(sandbox: Sandbox) -> Path:
+    """A third plugin, named as distributions usually are (acme-token), installed too."""
+    _ok(sandbox.walletbackup("new-plugin", HYPHENATED, cwd=sandbox.root))
+    plugin = sandbox.root / f"walletbackup-{HYPHENATED}"
+    _pip_install(sandbox.venv, f"{plugin}[test]")
+    return plugin
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["plugin", "longest"])
-def test_the_generated_code_is_ruff_clean_under_the_project_config(
-    sandbox: Sandbox, longest: Path, which: str
+def test_a_hyphenated_plugin_passes_its_kit_and_is_listed(
+    sandbox: Sandbox, hyphenated: Path
 ) -> None:
-    directory = sandbox.plugin if which == "plugin" else longest
+    result = sandbox.run("python", "-m", "pytest", "-v", "-p", "no:cacheprovider", cwd=hyphenated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = set(re.findall(r"::(test_\w+)(?:\[[^\]]*\])? PASSED", result.stdout))
+    assert passed == _kit_checks()
+    listing = json.loads(_ok(sandbox.walletbackup("methods", "--json", cwd=sandbox.root)).stdout)
+    assert listing["broken_plugins"] == []
+    [method] = [m for m in listing["methods"] if m["name"] == HYPHENATED]
+    assert re.sub(r"[-_.]+", "-", method["distribution"]) == "walletbackup-acme-token"
+    assert method["available"] is True
+
+
+def _generated(sandbox: Sandbox, longest: Path, hyphenated: Path, which: str) -> Path:
+    return {"plugin": sandbox.plugin, "longest": longest, "hyphenated": hyphenated}[which]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["plugin", "longest", "hyphenated"])
+def test_the_generated_code_is_ruff_clean_under_the_project_config(
+    sandbox: Sandbox, longest: Path, hyphenated: Path, which: str
+) -> None:
+    directory = _generated(sandbox, longest, hyphenated, which)
     config = str(ROOT / "pyproject.toml")
     _ok(sandbox.run("ruff", "check", "--no-cache", "--config", config, ".", cwd=directory))
     _ok(
@@ -479,11 +553,11 @@ def test_the_generated_code_is_ruff_clean_under_the_project_config(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["plugin", "longest"])
+@pytest.mark.parametrize("which", ["plugin", "longest", "hyphenated"])
 def test_the_generated_code_is_mypy_strict_clean(
-    sandbox: Sandbox, longest: Path, tmp_path: Path, which: str
+    sandbox: Sandbox, longest: Path, hyphenated: Path, tmp_path: Path, which: str
 ) -> None:
-    directory = sandbox.plugin if which == "plugin" else longest
+    directory = _generated(sandbox, longest, hyphenated, which)
     result = subprocess.run(
         [
             str(sandbox.bin / "mypy"),

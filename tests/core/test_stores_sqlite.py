@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +90,56 @@ def test_database_of_another_program_refused(db: Path) -> None:
         SqliteStore(f"sqlite://{db}")
     assert query(db, "SELECT name FROM sqlite_master") == [("contacts",)]
     assert query(db, "PRAGMA user_version") == [(0,)]
+
+
+def test_an_empty_file_is_refused_as_damaged_and_left_alone(db: Path) -> None:
+    db.write_bytes(b"")
+    with pytest.raises(StorageError, match=rf"SQLite database {db} is an empty file") as caught:
+        SqliteStore(f"sqlite://{db}")
+    assert "restore it from a backup" in str(caught.value)
+    assert "move it aside" in str(caught.value)
+    assert db.read_bytes() == b""
+    assert not db.with_name(db.name + "-wal").exists()
+
+
+def test_a_new_database_appears_whole(db: Path) -> None:
+    SqliteStore(f"sqlite://{db}").close()
+    assert db.stat().st_size > 0
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert query(db, "PRAGMA user_version") == [(SqliteStore.schema_version,)]
+    # Nothing left beside it but its lock file (the WAL is gone with the last connection).
+    assert sorted(p.name for p in db.parent.iterdir()) == [db.name, db.name + ".lock"]
+
+
+_OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from walletbackup.stores import SqliteStore
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+store = SqliteStore("sqlite://" + sys.argv[1])
+store.save(sys.argv[3], b"document")
+store.close()
+"""
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(db: Path, tmp_path: Path) -> None:
+    # None of them may see another's database half made (or empty, which is refused).
+    go = tmp_path / "go"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_WHEN_TOLD, str(db), str(go), f"w{i}"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
+    go.touch()
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    assert query(db, "SELECT count(*) FROM documents") == [(6,)]
 
 
 def test_closed_store_refuses_work(store: SqliteStore) -> None:

@@ -20,11 +20,11 @@ from .errors import (
     UnlockFailed,
     WalletBackupError,
 )
-from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .api import WalletBackup
     from .custodian import Custodian
+    from .hookspecs import hookimpl
     from .methods import Availability, BackupMethod, Enrollment, MethodContext, Option
     from .results import BackupResult, Recovered, VerifyReport
     from .split import combine_shares, split_secret
@@ -44,6 +44,8 @@ _LAZY = {
     "VerifyReport": "results",
     "split_secret": "split",
     "combine_shares": "split",
+    # pluggy is imported with it: the walletbackup command installs its Ctrl-C handler first.
+    "hookimpl": "hookspecs",
 }
 
 

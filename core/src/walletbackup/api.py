@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from .device import discards, inputs, writing
 from .device.memory import DeviceMemory, DiscardItem, default_path
 from .device.methods import Methods
 from .device.opening import Unlocked, check_released, client_envelope, unlock, vouched_for
-from .errors import BackupNotFound, PolicyViolation
+from .errors import BackupNotFound, PolicyViolation, StorageError
 from .kms import KmsProvider
 from .methods import BackupMethod
 from .protocol import CustodianApi, WalletView
@@ -189,7 +190,7 @@ class WalletBackup:
             if not keep:
                 raise PolicyViolation(
                     f"{method} is the only method protecting wallet {wallet_id!r}; add another "
-                    "method first, or back up again with replace=True (--replace)"
+                    "method first, or back up again with replace=True"
                 )
             if options:
                 self.methods.make(method, options, check=False)  # it will discard the material
@@ -302,7 +303,18 @@ class WalletBackup:
     def backup_status(self, wallet_id: str) -> list[MethodStatus]:
         """Per stanza: method, ``pending`` / ``stored`` / ``failed``, when, which backup set."""
         view = _exists(self.custodian.view(inputs.wallet_id(wallet_id)), wallet_id)
-        return sorted(view.statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
+        statuses = list(view.statuses)
+        pending = view.pending
+        because = "" if pending is None else self._failure_of(view.wallet_id, pending.revision)
+        if pending is not None and because:
+            # A change of this device failed where the custodian could not record why yet.
+            statuses = [
+                replace(s, detail=because)
+                if s.status == "pending" and s.client_envelope_id == pending.client_envelope_id
+                else s
+                for s in statuses
+            ]
+        return sorted(statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
 
     def available_recovery_methods(self, wallet_id: str) -> list[str]:
         """The methods that can recover the wallet now (those of its current backup)."""
@@ -363,7 +375,8 @@ class WalletBackup:
         if opened.held is not view.current:
             if change:
                 raise PolicyViolation(
-                    "a change starts from the current backup: pass its cipher text"
+                    "a change starts from the current backup: pass its cipher text "
+                    "(cipher_text=...)"
                 )
             return opened
         with self.device.edit(location, view.wallet_id) as memory:
@@ -407,6 +420,14 @@ class WalletBackup:
             share_commitment=context.share_commitment,
         )
         return writing.commit(self.custodian, self.device, context.wallet_id, change)
+
+    def _failure_of(self, wallet_id: str, revision: int) -> str:
+        """Why this device's change ``revision`` failed, if it knows ("" if its memory cannot be
+        read: a status then shows the custodian's record alone)."""
+        try:
+            return self.device.read(self.custodian.location, wallet_id).failure_of(revision)
+        except StorageError:
+            return ""
 
     def _embedded(self) -> Custodian:
         if not isinstance(self.custodian, Custodian):

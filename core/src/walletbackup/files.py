@@ -7,7 +7,6 @@ Everything walletbackup and its plugins keep on the local disk that someone else
 - :func:`write_private`: a file of mode 0600 from its first byte, replaced atomically: a temporary
   file beside it (``O_EXCL``, so never through someone else's file or link) is written, fsynced and
   renamed over it, then the directory is fsynced, so a crash leaves the old file or the new one;
-- :func:`create_private`: an empty 0600 file, unless one exists (lock files, SQLite databases);
 - :func:`exclusive`: a lock beside a file, for read-modify-write across processes;
 - :func:`read_limited`: a file's bytes up to a limit, with the mode of the very file read.
 
@@ -146,11 +145,6 @@ def exclusive(path: StrPath) -> Iterator[None]:
         os.close(fd)
 
 
-def create_private(path: StrPath) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists (an existing file is left as is)."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600))
-
-
 def read_limited(path: StrPath, limit: int) -> FileContents:
     """Read ``path`` whole if it holds at most ``limit`` bytes (:class:`FileTooLarge` if not).
 
@@ -168,7 +162,6 @@ def read_limited(path: StrPath, limit: int) -> FileContents:
 __all__ = [
     "FileContents",
     "FileTooLarge",
-    "create_private",
     "fsync_dir",
     "private_dir",
     "read_limited",

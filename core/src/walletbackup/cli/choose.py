@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -45,14 +46,16 @@ def only_method(
     flag: str,
     *,
     besides: str | None = None,
+    one_stanza: bool = False,
     cipher_text: bytes | str | None = None,
 ) -> str:
     """The method to use when none was named: the only one (other than ``besides``).
 
     The methods of the given cipher text (self-managed: possibly not confirmed yet), else those
-    of the wallet's current backup.
+    of the wallet's current backup. ``besides`` is a method being removed: it unlocks only when
+    ``one_stanza`` of several is (another of its stanzas may then unlock).
     """
-    from walletbackup.errors import BackupNotFound  # noqa: PLC0415 - light, but only needed here
+    from walletbackup.errors import BackupNotFound, PolicyViolation  # noqa: PLC0415 - light
 
     if cipher_text is not None:
         found = _methods_in(cipher_text)
@@ -61,6 +64,17 @@ def only_method(
     methods = [m for m in found if m != besides]
     if len(methods) == 1:
         return methods[0]
+    if not methods and besides in found and one_stanza:
+        return besides
+    if not methods and besides in found:
+        # What the core says too, once unlocked; said here, there is nothing to unlock with.
+        named = shlex.quote(wallet)
+        raise PolicyViolation(
+            f"{besides} is the only method protecting wallet {wallet!r}, so it cannot be "
+            f"removed: add another method first (walletbackup add-method {named} METHOD), then "
+            f"remove {besides}; or back up again with another method alone (walletbackup "
+            f"backup {named} --method METHOD --replace)"
+        )
     if not methods:
         raise BackupNotFound(f"wallet {wallet!r} has no current backup to unlock")
     raise click.UsageError(

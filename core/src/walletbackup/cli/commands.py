@@ -367,7 +367,12 @@ def remove_method(
     _check_cipher_text_file(wb, cipher_text_file)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
     unlock_name = unlock_with or only_method(
-        wb, wallet, "--unlock-with", besides=method_name, cipher_text=current
+        wb,
+        wallet,
+        "--unlock-with",
+        besides=method_name,
+        one_stanza=stanza_id is not None,
+        cipher_text=current,
     )
     gathered = MethodOptions(options, allow_unlock=True)
     unlock = {"method": unlock_name, **gathered.for_unlock(method_class(unlock_name))}

@@ -16,6 +16,8 @@ EXIT_POLICY = 7
 EXIT_STORAGE = 8
 EXIT_PLUGIN = 9
 EXIT_STALE = 10
+#: Ctrl-C (SIGINT): 128 + the signal's number, as a shell reports it (:mod:`.interrupt`).
+EXIT_INTERRUPTED = 130
 
 _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.UnlockFailed, EXIT_UNLOCK_FAILED),

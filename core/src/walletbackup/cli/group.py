@@ -17,16 +17,18 @@ from .commands import COMMANDS as CHANGE_COMMANDS
 from .config import CONFIG_ENV, MODES, Globals
 from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
 from .info import COMMANDS as LISTING_COMMANDS
+from .wording import for_cli, method_options
 
 
 class _Group(click.Group):
-    """Turns walletbackup errors into one line on stderr and a documented exit code."""
+    """Turns walletbackup errors into one line on stderr (in CLI words) and a documented exit
+    code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WalletBackupError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {for_cli(str(exc), method_options)}", err=True)
             sys.exit(exit_code_for(exc))
 
 
@@ -64,7 +66,7 @@ def cli(
     Secrets are prompted, never taken from the command line; for automation, read them from a
     file or standard input (--options-file, --options-stdin). Exit codes: 0 ok, 1 error,
     2 usage, 3 unlock failed, 4 not found, 5 method unavailable, 6 malformed backup, 7 policy,
-    8 storage, 9 plugin, 10 stale backup.
+    8 storage, 9 plugin, 10 stale backup, 130 interrupted (Ctrl-C).
     """
     ctx.obj = Globals(store, kms, mode, config)
 
@@ -75,14 +77,15 @@ def cli(
     "store_url",
     metavar="URL",
     help="Store to use (default: the global --store, else sqlite in a fresh temporary "
-    "directory; never the config file's).",
+    "directory, deleted at the end; never the config file's). A store given here keeps the "
+    "demo wallet.",
 )
 @click.option(
     "--kms",
     "kms_url",
     metavar="URL",
-    help="KMS for the custodian share (default: the global --kms, else a key file in "
-    "that directory).",
+    help="KMS for the custodian share (default: the global --kms, else custodian.key beside "
+    "a given sqlite: or file: store, else a key file in the temporary directory).",
 )
 @click.pass_obj
 def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
@@ -90,7 +93,7 @@ def demo(given: Globals, store_url: str | None, kms_url: str | None) -> None:
 
     Makes a random wallet secret, splits it into a client and a custodian share, backs both up
     with the password method (managed mode), recovers them, and checks the secret is identical.
-    Exits 0 only if every step held.
+    Exits 0 only if every step held. Says at the end what was kept, and where.
     """
     from .demo import run_demo  # noqa: PLC0415 - keeps --help free of cryptography
 
@@ -110,7 +113,9 @@ def new_plugin(name: str, directory: str | None) -> None:
 
     Writes a working example method (a random key in a file in a directory), its entry point,
     a test that runs the conformance kit, and a README saying what to change next. NAME is the
-    method's name: a lowercase letter, then up to 31 lowercase letters, digits or underscores.
+    method's name: a lowercase letter, then up to 31 lowercase letters, digits, hyphens or
+    underscores, ending in a letter or digit; its package is walletbackup_NAME with hyphens as
+    underscores.
     """
     import shlex  # noqa: PLC0415 - this command's imports stay out of start-up
     from pathlib import Path  # noqa: PLC0415

@@ -10,7 +10,8 @@ Sources, later ones filling in only what earlier ones left out:
    as JSON, ``NAME='"123"'``, to keep digits a string).
 3. Prompts, for required options still missing: secrets without echo, ``confirm`` options twice
    when enrolling. Options read from standard input turn prompting off (stdin is used up), so a
-   missing required option is then a usage error.
+   missing required option is then a usage error; so is one with no terminal to ask on
+   (:mod:`.prompts`).
 
 A secret never comes from a command-line argument. An options file that holds a secret must not
 be readable by group or others (like an SSH key): it is refused otherwise.
@@ -30,6 +31,8 @@ import click
 from walletbackup import files
 from walletbackup.errors import PolicyViolation
 
+from .prompts import ask
+
 if TYPE_CHECKING:
     from walletbackup.methods import BackupMethod, Option
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 Purpose = Literal["enroll", "unlock", "discard", "none"]
 
 UNLOCK_KEY = "unlock_with"
+UNLOCK_FLAG = "--unlock-option"
 MAX_OPTIONS_BYTES = 1024 * 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +92,7 @@ def option_sources(*, unlock: bool = False) -> Callable[[F], F]:
         if unlock:
             decorators.append(
                 click.option(
-                    "--unlock-option",
+                    UNLOCK_FLAG,
                     "unlock_assignments",
                     multiple=True,
                     metavar="NAME=VALUE",
@@ -161,7 +165,7 @@ class MethodOptions:
             purpose="unlock",
             from_document=self._document.unlock,
             assignments=self._given.unlock_assignments,
-            flag="--unlock-option",
+            flag=UNLOCK_FLAG,
             label=" (to unlock)",
         )
 
@@ -198,24 +202,36 @@ class MethodOptions:
             values[name] = value
         for option in method.options:
             if option.name not in values and _wanted(option, purpose):
-                values[option.name] = self._prompt(method.name, option, purpose, label)
+                values[option.name] = self._prompt(method.name, option, purpose, label, flag)
         _check_constructs(method, values)
         return values
 
-    def _prompt(self, method: str, option: Option, purpose: Purpose, label: str) -> str:
+    def _prompt(self, method: str, option: Option, purpose: Purpose, label: str, flag: str) -> str:
         if not self.may_prompt:
             raise click.UsageError(
                 f"{method} option {option.name!r} ({option.help}) is required and was not "
                 f"given on standard input"
             )
-        return click.prompt(
+        return ask(
             f"{option.name}{label}",
-            hide_input=option.secret,
-            confirmation_prompt=(
-                f"{option.name}{label} (again)" if option.confirm and purpose == "enroll" else False
+            secret=option.secret,
+            confirm=(
+                f"{option.name}{label} (again)" if option.confirm and purpose == "enroll" else None
             ),
-            err=True,
+            unanswerable=_give_instead(method, option, flag),
         )
+
+
+def _give_instead(method: str, option: Option, flag: str) -> str:
+    """Where a required option can come from when there is no terminal to ask on."""
+    where = f'under "{UNLOCK_KEY}" in ' if flag == UNLOCK_FLAG else "in "
+    alternatives = f"{where}a JSON object with --options-file PATH or --options-stdin"
+    if not option.secret:
+        alternatives += f", or with {flag} {option.name}=VALUE"
+    return (
+        f"{method} option {option.name!r} ({option.help}) is required and there is no "
+        f"terminal to ask for it on: give it {alternatives}"
+    )
 
 
 def _wanted(option: Option, purpose: Purpose) -> bool:

@@ -17,9 +17,11 @@ from string import Template
 from walletbackup import __version__
 from walletbackup.plugins import RESERVED_METHOD_NAMES
 
-#: A plugin name is its entry point name, method name and import suffix all at once, so it
-#: must suit all three: no hyphens (import names), short (method names).
-NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: A plugin name is its method name and entry point name, and names its distribution
+#: (``walletbackup-<name>``) and import package (``walletbackup_<name>``, hyphens made
+#: underscores): the core's method-name rule, ending in a letter or digit as a distribution
+#: name must.
+NAME = re.compile(r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 
 #: Where each generated file comes from: (path in the plugin, template file).
 LAYOUT: tuple[tuple[str, str], ...] = (
@@ -48,19 +50,19 @@ class PluginNames:
     name: str
     #: The distribution on PyPI: ``walletbackup-<name>``.
     distribution: str
-    #: The import package: ``walletbackup_<name>``.
+    #: The import package: ``walletbackup_<name>`` with hyphens as underscores.
     package: str
-    #: The method class: ``<Name>Method`` (``my_vault`` -> ``MyVaultMethod``).
+    #: The method class: ``<Name>Method`` (``my_vault``, ``my-vault`` -> ``MyVaultMethod``).
     class_name: str
 
     @classmethod
     def of(cls, name: str) -> PluginNames:
         check_name(name)
-        words = name.split("_")
+        words = re.split(r"[-_]", name)
         return cls(
             name=name,
             distribution=f"walletbackup-{name}",
-            package=f"walletbackup_{name}",
+            package=f"walletbackup_{name.replace('-', '_')}",
             class_name="".join(word.capitalize() for word in words) + "Method",
         )
 
@@ -71,7 +73,8 @@ def check_name(name: str) -> None:
         raise ScaffoldError(
             "NAME",
             f"{name!r} cannot name a plugin: use a lowercase letter, then up to 31 lowercase "
-            "letters, digits or underscores (for example my_vault)",
+            "letters, digits, hyphens or underscores, ending in a letter or digit (for "
+            "example acme-token or my_vault)",
         )
     if name in RESERVED_METHOD_NAMES:
         raise ScaffoldError("NAME", f"{name!r} is reserved by walletbackup; choose another name")

@@ -1,9 +1,10 @@
 """What a device remembers between operations, kept on the device and nowhere else.
 
 Per custodian location and wallet: the newest revision the device has seen current (its *pin*),
-the remote key material each of its own revisions will make obsolete or orphan (*plans*), and
-the deletions that failed and wait for a retry (*queue*). None of it may live in the store: a
-store writer could lower a pin to hide a rollback, or queue the deletion of a live key.
+the remote key material each of its own revisions will make obsolete or orphan (*plans*), the
+deletions that failed and wait for a retry (*queue*), and why its last failed change failed.
+None of it may live in the store: a store writer could lower a pin to hide a rollback, or queue
+the deletion of a live key.
 
 With a path, the memory is a JSON file (0600) changed under an exclusive lock, so processes of
 one device share it; without one it lasts as long as the object.
@@ -58,6 +59,20 @@ class WalletMemory:
     dead: list[int] = field(default_factory=list)
     plans: dict[int, Plan] = field(default_factory=dict)
     queue: list[DiscardItem] = field(default_factory=list)
+    #: this device's last change that failed after it reached the custodian, and why, for the
+    #: custodian's record when it could not take it at the time (a full disk)
+    failed_revision: int = 0
+    failed_because: str = ""
+
+    def remember_failure(self, revision: int, because: str) -> None:
+        self.failed_revision, self.failed_because = revision, because
+
+    def forget_failure(self) -> None:
+        self.remember_failure(0, "")
+
+    def failure_of(self, revision: int) -> str:
+        """Why ``revision`` failed, as this device saw it ("" when it knows of no failure)."""
+        return self.failed_because if revision == self.failed_revision else ""
 
     def trust(self, revision: int, stanzas: list[DiscardItem]) -> None:
         """Remember ``revision`` as current with these stanzas, unless a newer one is known."""
@@ -151,6 +166,8 @@ def _memory(body: dict[str, Any]) -> WalletMemory:
                 for revision, plan in body.get("plans", {}).items()
             },
             queue=[DiscardItem(**item) for item in body.get("queue", [])],
+            failed_revision=int(body.get("failed_revision", 0)),
+            failed_because=str(body.get("failed_because", "")),
         )
     except (TypeError, KeyError, ValueError):
         raise StorageError("the device memory holds a malformed wallet entry") from None

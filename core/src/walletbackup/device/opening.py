@@ -53,8 +53,7 @@ def client_envelope(view: WalletView, cipher_text: bytes | str | None) -> Envelo
         raise BackupNotFound(f"there is no backup for wallet {view.wallet_id!r}")
     elif view.current.client_envelope is None:
         raise PolicyViolation(
-            "self-managed mode: pass cipher_text=<the wallet's current cipher text> "
-            "(--cipher-text-file on the command line)"
+            "self-managed mode: pass the wallet's current cipher text (cipher_text=...)"
         )
     else:
         data = view.current.client_envelope
@@ -200,13 +199,13 @@ def vouched_for(
         raise PolicyViolation(
             f"this device cannot vouch for the methods of wallet {wallet_id!r} "
             f"(revision {current.revision} is not the one it last opened); unlock it once "
-            "(unlock_with=..., --unlock-with), or replace the backup (replace=True, --replace)"
+            "(unlock_with=...), or replace the backup (replace=True)"
         )
     others = sorted({i.method for i in vouched if several or i.method != method})
     if others and not replace:
         raise PolicyViolation(
             f"wallet {wallet_id!r} already has a backup that {', '.join(others)} also "
-            "protect(s); unlock it once to keep them (unlock_with=..., --unlock-with), or "
-            f"replace the backup with {method} only (replace=True, --replace)"
+            "protect(s); unlock it once to keep them (unlock_with=...), or "
+            f"replace the backup with {method} only (replace=True)"
         )
     return vouched

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from walletbackup import envelope
@@ -60,7 +61,7 @@ def carried(
             raise PolicyViolation(
                 f"wallet {opened.envelope.context.wallet_id!r} is in envelope format v1, which "
                 f"cannot carry its {stanza.type} method over; back up again with replace=True "
-                "(--replace) and add the other methods anew"
+                "and add the other methods anew"
             )
         recipients.append(Recipient.from_stanza(stanza, auth_key))
     kept = {s.id.hex() for s in keep}
@@ -89,6 +90,11 @@ def prepare(
 ) -> Change:
     """A change built on ``opened`` (kept stanzas re-tagged), or on nothing (a first backup, a
     replace): then ``vouched`` is the material the device knows the replaced revision had."""
+    if len(keep) + (enroll is not None) > envelope.MAX_STANZAS:
+        # The format's limit, said as a policy before anything is enrolled or written.
+        raise PolicyViolation(
+            f"a wallet holds at most {envelope.MAX_STANZAS} methods (stanzas); remove one first"
+        )
     recipients: list[Recipient] = []
     kept: list[DiscardItem] = []
     drop = list(vouched)
@@ -117,6 +123,8 @@ def commit(
     current = view.current.revision if view and view.current else 0
     pending = view.pending.revision if view and view.pending else None
     known = device.read(location, wallet_id)
+    if pending is not None and _tell_failure(custodian, device, wallet_id, pending):
+        pending = None
     revision = max(view.last_revision if view else 0, known.pin, *known.dead) + 1
     envelope_id = os.urandom(ENVELOPE_ID_BYTES)
     recipients = list(change.keep)
@@ -138,34 +146,12 @@ def commit(
     with device.edit(location, wallet_id) as memory:
         memory.plans[revision] = plan
     try:
-        context = envelope.Context(
-            wallet_id=wallet_id,
-            backup_set_id=change.backup_set_id,
-            share_role="client",
-            key_epoch=change.key_epoch,
-            revision=revision,
-            share_commitment=change.share_commitment,
-        )
-        client_bytes, backup_key = envelope.seal(
-            context, change.share, recipients, envelope_id=envelope_id
-        )
-        custodian.propose(
-            Proposal(
-                wallet_id=wallet_id,
-                mode=change.mode,
-                base_revision=current,
-                revision=revision,
-                backup_set_id=change.backup_set_id.hex(),
-                key_epoch=change.key_epoch,
-                share_commitment=change.share_commitment,
-                client_envelope_id=envelope_id.hex(),
-                client_envelope=client_bytes if change.mode == "managed" else None,
-                stanzas=tuple(StanzaRef(r.id.hex(), r.type) for r in recipients),
-                new_stanzas=tuple(r.id.hex() for r, _ in enrolled),
-                reason=change.reason,
-                custodian_share=change.custodian_share,
+        with _remembered(
+            device, location, wallet_id, revision, lambda e: f"write failed: {_cause(e)}"
+        ):
+            client_bytes, backup_key = _propose(
+                custodian, wallet_id, change, current, revision, envelope_id, recipients, enrolled
             )
-        )
     except BaseException:
         with device.edit(location, wallet_id) as memory:
             discards.settle(memory, revision, landed=False)
@@ -178,7 +164,9 @@ def commit(
     try:
         _read_back(custodian, wallet_id, revision, client_bytes, backup_key, change, enrolled)
     except WalletBackupError as exc:
-        custodian.abandon(wallet_id, revision, f"verification failed: {type(exc).__name__}")
+        because = f"verification failed: {_cause(exc)}"
+        with _remembered(device, location, wallet_id, revision, lambda _: because):
+            custodian.abandon(wallet_id, revision, because)
         with device.edit(location, wallet_id) as memory:
             discards.settle(memory, revision, landed=False)
         raise StorageError(
@@ -186,7 +174,12 @@ def commit(
             "backup is unchanged"
         ) from exc
     if change.mode == "managed":
-        custodian.promote(wallet_id, revision)
+        # Whether a failed promote landed is not known (a store can fail after its commit): the
+        # next operation learns it from the custodian; the cause is kept meanwhile.
+        with _remembered(
+            device, location, wallet_id, revision, lambda e: f"not made current: {_cause(e)}"
+        ):
+            custodian.promote(wallet_id, revision)
         with device.edit(location, wallet_id) as memory:
             discards.settle(memory, revision, landed=True, live=new_ids)
     return BackupResult(
@@ -200,6 +193,90 @@ def commit(
         client_bytes,
         revision,
     )
+
+
+def _propose(  # noqa: PLR0917 - private, one caller
+    custodian: CustodianApi,
+    wallet_id: str,
+    change: Change,
+    current: int,
+    revision: int,
+    envelope_id: bytes,
+    recipients: list[Recipient],
+    enrolled: list[tuple[Recipient, bytes]],
+) -> tuple[bytes, bytes]:
+    """Seal the client envelope and propose the revision; the envelope and its backup key."""
+    context = envelope.Context(
+        wallet_id=wallet_id,
+        backup_set_id=change.backup_set_id,
+        share_role="client",
+        key_epoch=change.key_epoch,
+        revision=revision,
+        share_commitment=change.share_commitment,
+    )
+    client_bytes, backup_key = envelope.seal(
+        context, change.share, recipients, envelope_id=envelope_id
+    )
+    custodian.propose(
+        Proposal(
+            wallet_id=wallet_id,
+            mode=change.mode,
+            base_revision=current,
+            revision=revision,
+            backup_set_id=change.backup_set_id.hex(),
+            key_epoch=change.key_epoch,
+            share_commitment=change.share_commitment,
+            client_envelope_id=envelope_id.hex(),
+            client_envelope=client_bytes if change.mode == "managed" else None,
+            stanzas=tuple(StanzaRef(r.id.hex(), r.type) for r in recipients),
+            new_stanzas=tuple(r.id.hex() for r, _ in enrolled),
+            reason=change.reason,
+            custodian_share=change.custodian_share,
+        )
+    )
+    return client_bytes, backup_key
+
+
+def _cause(exc: BaseException) -> str:
+    """An error as a status detail: its kind and its message (which never holds a secret)."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def _remembered(
+    device: DeviceMemory,
+    location: str | None,
+    wallet_id: str,
+    revision: int,
+    because: Callable[[BaseException], str],
+) -> Iterator[None]:
+    """Keep why a step on ``revision`` failed, so the next change can tell the custodian."""
+    try:
+        yield
+    except (WalletBackupError, OSError) as exc:
+        # The device memory may sit on the same full disk: the error raised is the store's.
+        with suppress(WalletBackupError), device.edit(location, wallet_id) as memory:
+            memory.remember_failure(revision, because(exc))
+        raise
+
+
+def _tell_failure(
+    custodian: CustodianApi, device: DeviceMemory, wallet_id: str, pending: int
+) -> bool:
+    """Abandon ``pending`` with the cause this device remembers, if it remembers one.
+
+    When a change of this device failed and the custodian could not record why at the time (a
+    full disk), the custodian records it now, rather than a bare "interrupted".
+    """
+    location = custodian.location
+    because = device.read(location, wallet_id).failure_of(pending)
+    if not because:
+        return False
+    custodian.abandon(wallet_id, pending, because)
+    with device.edit(location, wallet_id) as memory:
+        discards.settle(memory, pending, landed=False)
+        memory.forget_failure()
+    return True
 
 
 def _read_back(  # noqa: PLR0917 - private, one caller

@@ -2,16 +2,21 @@
 
 Tables ``documents(wallet_id TEXT PRIMARY KEY, document BLOB NOT NULL, updated_at TEXT NOT NULL)``
 and ``audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB NOT NULL)``; the schema version is
-``PRAGMA user_version``. The file is created 0600 (SQLite gives its ``-wal`` and ``-shm`` files the
-same mode). WAL with ``synchronous=FULL`` makes each commit durable; ``secure_delete`` zeroes the
-space a replaced or deleted document leaves, and a TRUNCATE checkpoint after each replace or
-delete empties the WAL, so an envelope replaced after a password change is gone from both files
-(when another connection is mid-read the checkpoint gives up after a second, and the next one,
-or the last connection closing, finishes the job). Wallet locks live in ``<database>.lock``.
+``PRAGMA user_version``. A new database is published whole (0600; SQLite gives its ``-wal`` and
+``-shm`` files the same mode): its schema is built in memory and the file appears with it, never
+empty, so an empty file at the path is a damaged store (or another program's) and is refused.
+WAL with ``synchronous=FULL`` makes each commit durable; ``secure_delete`` zeroes the space a
+replaced or deleted document leaves, and a TRUNCATE checkpoint after each replace or delete
+empties the WAL, so an envelope replaced after a password change is gone from both files (when
+another connection is mid-read the checkpoint gives up after a second, and the next one, or the
+last connection closing, finishes the job). A commit still in the WAL is part of the database:
+a copy of the store without its ``-wal`` file can lose confirmed changes (docs/security.md).
+Wallet locks live in ``<database>.lock``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -19,10 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from walletbackup import files
 from walletbackup.errors import StorageError
 from walletbackup.stores.base import Store
 from walletbackup.stores.locking import LockFile, wallet_key
-from walletbackup.stores.urls import create_private_file, local_path, make_private_dir, split_url
+from walletbackup.stores.urls import local_path, make_private_dir, split_url
 
 if TYPE_CHECKING:
     import sqlite3
@@ -54,6 +60,21 @@ _ADVICE = {
 }
 
 
+def _new_database() -> bytes:
+    """The bytes of a database at the current schema version, built in memory."""
+    import sqlite3  # noqa: PLC0415 - see _ADVICE
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for statements in _MIGRATIONS:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS):d}")
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
 def default_database() -> Path:
     """``backups.db`` in the user data directory, which is created 0700 if missing."""
     import platformdirs  # noqa: PLC0415 - see _ADVICE
@@ -77,7 +98,8 @@ class SqliteStore(Store):
         else:
             self.path = local_path(url)
             make_private_dir(self.path.parent)
-        create_private_file(self.path)
+        self._create_if_missing()
+        self._refuse_empty()
         self._mutex = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._locks = LockFile(self.path.with_name(self.path.name + ".lock"))
@@ -86,6 +108,35 @@ class SqliteStore(Store):
         except BaseException:
             self._locks.close()
             raise
+
+    def _create_if_missing(self) -> None:
+        """Publish a new database, schema and all, where there is no file yet."""
+        if os.path.lexists(self.path):
+            return
+        try:
+            files.write_private(self.path, _new_database(), replace=False)
+        except FileExistsError:
+            return  # another process published its own a moment ago: that one is used
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the SQLite database {self.path}: {exc.strerror or exc}; "
+                "choose a location this user can write to"
+            ) from exc
+
+    def _refuse_empty(self) -> None:
+        """An empty file is no store walletbackup made: SQLite would take it for a new one."""
+        try:
+            empty = self.path.stat().st_size == 0
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read the SQLite database {self.path}: {exc.strerror or exc}"
+            ) from exc
+        if empty:
+            raise StorageError(
+                f"SQLite database {self.path} is an empty file (0 bytes), not a walletbackup "
+                "store: it is damaged (restore it from a backup) or was made by another program "
+                "(move it aside); walletbackup creates a new store only where no file exists"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         import sqlite3  # noqa: PLC0415 - see _ADVICE

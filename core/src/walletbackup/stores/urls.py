@@ -58,15 +58,4 @@ def make_private_dir(path: Path) -> None:
         ) from exc
 
 
-def create_private_file(path: Path) -> None:
-    """Create ``path`` empty, mode 0600, unless it exists; a failure is a StorageError."""
-    try:
-        files.create_private(path)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot create or open {path}: {exc.strerror or exc}; "
-            "choose a location this user can write to"
-        ) from exc
-
-
-__all__ = ["create_private_file", "local_path", "make_private_dir", "split_url"]
+__all__ = ["local_path", "make_private_dir", "split_url"]
