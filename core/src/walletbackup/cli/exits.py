@@ -16,6 +16,8 @@ EXIT_POLICY = 7
 EXIT_STORAGE = 8
 EXIT_PLUGIN = 9
 EXIT_STALE = 10
+#: ``walletbackup check`` found a problem (no error: the check itself ran).
+EXIT_UNHEALTHY = 11
 
 _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.UnlockFailed, EXIT_UNLOCK_FAILED),
