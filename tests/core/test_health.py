@@ -356,6 +356,27 @@ def test_the_policy_counts_from_the_last_change_when_never_verified(wb: WalletBa
         assert not never.verification_due(status, now=stored + timedelta(days=10_000))
 
 
+@pytest.mark.parametrize("written", ["yesterday", "", "2026-13-45T00:00:00"])
+def test_a_time_walletbackup_did_not_write_counts_as_due(wb: WalletBackup, written: str) -> None:
+    back_up(wb)
+
+    def scribble(record: WalletRecord) -> None:
+        record.statuses[0].verified_at = written or None
+        record.statuses[0].updated_at = written
+
+    edit_record(embedded(wb), "w", scribble)
+    (result,) = wb.check_backups()
+    assert [m.due for m in result.methods] == [True]
+
+
+def test_a_time_without_a_zone_is_utc(wb: WalletBackup) -> None:
+    back_up(wb)
+    (status,) = wb.backup_status("w")
+    status.verified_at = "2026-01-01T00:00:00"
+    assert not wb.verification_due(status, now=datetime.fromisoformat("2026-03-01T00:00:00+00:00"))
+    assert wb.verification_due(status, now=datetime.fromisoformat("2026-04-01T00:00:00+00:00"))
+
+
 def test_verify_every_must_be_positive(urls: dict[str, str]) -> None:
     with pytest.raises(PolicyViolation, match="verify_every"):
         WalletBackup(**urls, verify_every=timedelta(0))

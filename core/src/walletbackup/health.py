@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from . import envelope
 from .errors import MalformedBackup, WalletBackupError
@@ -104,7 +104,12 @@ def is_due(status: MethodStatus, every: timedelta | None, now: datetime) -> bool
     changed) ``every`` or longer before ``now``. ``every=None``: never due."""
     if every is None or status.status != "stored":
         return False
-    since = datetime.fromisoformat(status.verified_at or status.updated_at)
+    try:
+        since = datetime.fromisoformat(status.verified_at or status.updated_at)
+    except ValueError:
+        return True  # not a time walletbackup wrote (the record is public data): verify to know
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
     return now - since >= every
 
 
