@@ -416,6 +416,8 @@ def test_status_shows_a_row_per_method(run: Cli) -> None:
         "BACKUP",
         "SET",
         "EPOCH",
+        "VERIFIED",
+        "DUE",
         "DETAIL",
     ]
     assert lines[1].split()[:2] == ["examplepassphrase", "stored"]
@@ -438,8 +440,11 @@ def test_status_json(run: Cli) -> None:
         "key_epoch",
         "envelope_id",
         "detail",
+        "verified_at",
+        "due",
     }
     assert (row["method"], row["status"], row["key_epoch"]) == ("examplepassphrase", "stored", 1)
+    assert (row["verified_at"], row["due"]) == (row["updated_at"], False)
 
 
 def test_wallets_lists_the_store(run: Cli) -> None:

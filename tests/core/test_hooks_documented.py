@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from walletbackup import hookspecs
+from walletbackup import audit, hookspecs
 
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "hooks.md"
@@ -98,6 +98,13 @@ def test_every_parameter_is_described(name: str) -> None:
     _, description = documented(name)
     for parameter in inspect.signature(hooks()[name]).parameters:
         assert f"- `{parameter}`:" in description, f"{name}: describe `{parameter}` in a bullet"
+
+
+@pytest.mark.parametrize("kind", audit.EVENT_TYPES)
+def test_every_audit_event_type_is_documented(kind: str) -> None:
+    assert f"``{kind}``" in (hookspecs.audit_event.__doc__ or ""), "in the hookspec docstring"
+    _, description = documented("audit_event")
+    assert f"`{kind}`" in description, "in docs/hooks.md"
 
 
 def test_every_hook_names_a_test() -> None:

@@ -28,6 +28,7 @@ OPT_IN = {
     "test_corrupted_material_is_detected",
     "test_wrong_unlock_options_do_not_unlock",
     "test_registered_by_its_entry_point",
+    "test_presence_follows_the_material",
 }
 
 
@@ -94,6 +95,11 @@ def test_own_version_of_an_opt_in_check_is_kept() -> None:
 def test_remote_material_without_hooks_is_refused() -> None:
     with pytest.raises(TypeError, match="override corrupt_material"):
         type("TestRemote", (MethodConformance,), {"has_remote_material": True})
+
+
+def test_presence_checks_without_remote_material_are_refused() -> None:
+    with pytest.raises(TypeError, match="set has_remote_material too"):
+        type("TestPresence", (PassphraseKit,), {"checks_presence": True})
 
 
 @pytest.mark.parametrize(

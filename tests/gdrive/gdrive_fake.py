@@ -100,6 +100,7 @@ class FakeGoogle:
         self.refreshes = 0
         self.revocations: list[str] = []
         self.bearers: list[str] = []  # the access token of every Drive request
+        self.media_reads = 0  # downloads of a file's content (alt=media)
         self.client_auth: list[str] = []  # "basic" or "body", per token request
         self.rotate_refresh_tokens = False  # a refresh also replaces the refresh token
         # The sign-in page: which account "logs in", and how it answers.
@@ -342,6 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.fake.files.pop(stored.id, None)
                 return _Reply(204)
             if query.get("alt") == "media":
+                with self.fake.lock:
+                    self.fake.media_reads += 1
                 return _Reply(200, stored.data, "application/octet-stream")
             return _json(200, _describe(stored))
         return _error(404, "notFound", "Not Found")

@@ -17,6 +17,7 @@ from walletbackup_gdrive import GDriveMethod, RetryPolicy
 class TestGDriveConformance(MethodConformance):
     entry_point_name = "gdrive"
     has_remote_material = True
+    checks_presence = True
     # The factory's own vocabulary: another Google account, whose Drive has no such file.
     wrong_unlock_options: ClassVar[Mapping[str, Any]] = {"account": "mallory"}
 

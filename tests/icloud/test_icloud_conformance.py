@@ -16,6 +16,7 @@ from walletbackup.testing import MethodConformance
 class TestICloudConformance(MethodConformance):
     entry_point_name = "icloud"
     has_remote_material = True
+    checks_presence = True
     # Another Apple ID, signed in too: its iCloud Drive has no such key file.
     wrong_unlock_options: ClassVar[Mapping[str, Any]] = {"apple_id": OTHER_APPLE_ID}
 

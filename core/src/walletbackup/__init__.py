@@ -24,6 +24,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .api import WalletBackup
     from .custodian import Custodian
+    from .health import MethodHealth, Problem, WalletHealth
     from .hookspecs import hookimpl
     from .methods import Availability, BackupMethod, Enrollment, MethodContext, Option
     from .results import BackupResult, Recovered, VerifyReport
@@ -34,6 +35,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "WalletBackup": "api",
     "Custodian": "custodian",
+    "MethodHealth": "health",
+    "Problem": "health",
+    "WalletHealth": "health",
     "BackupMethod": "methods",
     "Enrollment": "methods",
     "MethodContext": "methods",
@@ -67,10 +71,12 @@ __all__ = [
     "Enrollment",
     "MalformedBackup",
     "MethodContext",
+    "MethodHealth",
     "MethodUnavailable",
     "Option",
     "PluginError",
     "PolicyViolation",
+    "Problem",
     "Recovered",
     "StaleBackup",
     "StorageError",
@@ -78,6 +84,7 @@ __all__ = [
     "VerifyReport",
     "WalletBackup",
     "WalletBackupError",
+    "WalletHealth",
     "__version__",
     "combine_shares",
     "hookimpl",

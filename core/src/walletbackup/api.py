@@ -11,31 +11,40 @@ docs/api.md has the long form; in short:
   ``stored``; self-managed mode: ``pending`` until ``stored_client_backup_share``.
 * ``add_backup_method`` / ``remove_backup_method`` / ``rewrap_backup`` unlock with one method and
   write a new envelope under a fresh backup key; the shares themselves do not change.
+* ``check_backups`` checks every wallet without a secret; ``verify_backup`` and
+  ``recover_wallet`` record when each stanza last opened the wallet.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import envelope
+from . import audit, envelope
 from .audit import audited
 from .custodian import Custodian
 from .device import discards, inputs, writing
+from .device import health as device_health
 from .device.memory import DeviceMemory, DiscardItem, default_path
 from .device.methods import Methods
 from .device.opening import Unlocked, check_released, client_envelope, unlock, vouched_for
-from .errors import BackupNotFound, PolicyViolation, StorageError
+from .errors import BackupNotFound, PolicyViolation, StorageError, WalletBackupError
+from .health import DEFAULT_VERIFY_EVERY, WalletHealth, is_due
 from .kms import KmsProvider
 from .methods import BackupMethod
 from .protocol import CustodianApi, WalletView
 from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, MethodStatus
 from .stores import Store
+
+log = logging.getLogger("walletbackup")
 
 ID_BYTES = 16
 _DEFAULT = "default"
@@ -49,7 +58,9 @@ class WalletBackup:
     cipher text) or ``"self-managed"`` (the application keeps it and confirms with
     :meth:`stored_client_backup_share`). ``device_state`` is the file where this device
     remembers the newest revision of each wallet it has seen (default: in the user data
-    directory; ``None``: only while this object lives).
+    directory; ``None``: only while this object lives). ``verify_every`` is how often each
+    method should be verified before :meth:`verification_due` and :meth:`check_backups` call it
+    due (``None``: never).
     """
 
     def __init__(
@@ -60,10 +71,14 @@ class WalletBackup:
         mode: str = "managed",
         custodian: CustodianApi | None = None,
         device_state: str | os.PathLike[str] | None = _DEFAULT,
+        verify_every: timedelta | None = DEFAULT_VERIFY_EVERY,
     ) -> None:
         if mode not in MODES:
             raise PolicyViolation(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if verify_every is not None and verify_every <= timedelta(0):
+            raise PolicyViolation("verify_every must be a positive timedelta, or None")
         self.mode = mode
+        self.verify_every = verify_every
         self.custodian = custodian or Custodian(store=store, kms=kms)
         path = default_path() if device_state == _DEFAULT else device_state
         self.device = DeviceMemory(None if path is None else Path(path))
@@ -316,6 +331,11 @@ class WalletBackup:
             ]
         return sorted(statuses, key=lambda s: (s.method, s.updated_at, s.stanza_id))
 
+    def verification_due(self, status: MethodStatus, now: datetime | None = None) -> bool:
+        """Whether a stored method (a :meth:`backup_status` entry) should be verified again: last
+        verified (never verified: last changed) ``verify_every`` or longer ago."""
+        return is_due(status, self.verify_every, now or datetime.now(UTC))
+
     def available_recovery_methods(self, wallet_id: str) -> list[str]:
         """The methods that can recover the wallet now (those of its current backup)."""
         view = _exists(self.custodian.view(inputs.wallet_id(wallet_id)), wallet_id)
@@ -323,6 +343,60 @@ class WalletBackup:
 
     def wallets(self) -> list[str]:
         return self._embedded().wallets()
+
+    def check_backups(
+        self,
+        *wallet_ids: str,
+        presence: bool = True,
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        progress: Callable[[WalletHealth], None] | None = None,
+    ) -> list[WalletHealth]:
+        """Check the backups of ``wallet_ids`` (default: every wallet) without any secret.
+
+        One :class:`~walletbackup.WalletHealth` per wallet, in order: the custodian's record
+        reads, the envelopes parse and pair, the custodian envelope opens under the KMS, each
+        method's remote key material is still there (``presence``; methods that offer the check,
+        made with ``method_options[name]``, e.g. credentials), and which verifications are due.
+        A gone key file or a due verification is also an audit event (``material_missing``,
+        ``verification_due``). ``progress`` is called with each wallet's result. The custodian
+        operator's check: only with the embedded :class:`Custodian`.
+        """
+        custodian = self._embedded()
+        ids = [inputs.wallet_id(w) for w in wallet_ids] or custodian.wallets()
+        probes = device_health.Probes(
+            lambda name, options: self.methods.make(name, options, check=False),
+            method_options or {},
+        )
+        now = datetime.now(UTC)
+        results = []
+        for wallet_id in ids:
+            checked = device_health.assess(
+                custodian.check(wallet_id),
+                probes=probes if presence else None,
+                memory=functools.partial(self.device.read, custodian.location, wallet_id),
+                every=self.verify_every,
+                now=now,
+            )
+            self._audit_health(checked)
+            results.append(checked)
+            if progress is not None:
+                progress(checked)
+        return results
+
+    def forget_wallet(self, wallet_id: str) -> None:
+        """Delete the wallet's backup for good: the custodian's record (its custodian share and
+        the managed client cipher text) and this device's memory of it. Audited (``forget``).
+
+        Remote key material (a Drive key file) is left where it is; queued deletions of obsolete
+        material are tried first. Nothing recovers the wallet afterwards.
+        """
+        wallet_id = inputs.wallet_id(wallet_id)
+        custodian = self._embedded()
+        location = custodian.location
+        with audited(custodian, "forget", wallet_id, mode=self.mode), custodian.lock(wallet_id):
+            discards.run(self.device, location, wallet_id, self.methods.discarder)
+            custodian.forget(wallet_id)
+            self.device.forget(location, wallet_id)
 
     def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
         """The audit events kept by the custodian, oldest first (optionally one wallet's)."""
@@ -394,7 +468,37 @@ class WalletBackup:
         unlock_with = {"method": method, "stanza_id": stanza_id, **options}
         opened = self._unlock(view, unlock_with, cipher_text)
         released = self.custodian.release(view.wallet_id, opened.revision)
-        return opened, check_released(opened, released)
+        share = check_released(opened, released)
+        try:
+            self.custodian.record_verified(view.wallet_id, opened.revision, opened.stanza_id.hex())
+        except WalletBackupError as exc:  # a read-only store: the backup opened all the same
+            log.warning("could not record when wallet %r was verified: %s", view.wallet_id, exc)
+        return opened, share
+
+    def _audit_health(self, checked: WalletHealth) -> None:
+        """What the owner of the wallet should act on, as audit events (for reminders)."""
+        for problem in checked.problems:
+            if problem.kind == "material":
+                audit.record(
+                    self.custodian,
+                    "material_missing",
+                    checked.wallet_id,
+                    "failed",
+                    mode=checked.mode,
+                    method=problem.method,
+                    stanza_id=problem.stanza_id,
+                )
+        for method in checked.due:
+            audit.record(
+                self.custodian,
+                "verification_due",
+                checked.wallet_id,
+                "failed",
+                mode=checked.mode,
+                method=method.method,
+                stanza_id=method.stanza_id,
+                verified_at=method.verified_at,
+            )
 
     def _rewrite(
         self,

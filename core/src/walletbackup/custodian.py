@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import canonical, envelope, plugins
+from . import canonical, envelope, health, plugins
+from .audit import audited
 from .errors import (
     BackupNotFound,
     MalformedBackup,
@@ -79,17 +80,7 @@ class Custodian:
 
     def view(self, wallet_id: str) -> WalletView | None:
         record = self._load(wallet_id)
-        if record is None:
-            return None
-        return WalletView(
-            record.wallet_id,
-            record.mode,
-            record.last_revision,
-            record.last_epoch,
-            None if record.current is None else _view(record.current),
-            None if record.pending is None else _view(record.pending),
-            tuple(record.statuses),
-        )
+        return None if record is None else _wallet_view(record)
 
     def propose(self, proposal: Proposal) -> RevisionView:
         p = proposal
@@ -192,6 +183,12 @@ class Custodian:
             f"{current}): the custodian share of a replaced backup is never released"
         )
 
+    def record_verified(self, wallet_id: str, revision: int, stanza_id: str) -> None:
+        with self.lock(wallet_id):
+            record = self._load(wallet_id)
+            if record is not None and record.record_verified(revision, stanza_id):
+                self._save(record)
+
     def audit(self, event: dict[str, Any]) -> None:
         event = {k: (int(v) if isinstance(v, bool) else v) for k, v in event.items()}
         try:
@@ -212,7 +209,53 @@ class Custodian:
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""
-        return self.kms.rotate()
+        with audited(self, "rotate_kms", None) as event:
+            version = self.kms.rotate()
+            event["version"] = version
+        return version
+
+    def check(self, wallet_id: str) -> health.CustodianCheck:
+        """The custodian's half of a health check of one wallet, without any secret.
+
+        Its record reads, its envelopes parse, the client envelope it keeps (managed mode) pairs
+        with the custodian envelope and the record, and the custodian envelope opens under the
+        KMS. Damage is reported in the result, never raised; :class:`BackupNotFound` when the
+        custodian holds nothing for the wallet.
+        """
+        try:
+            record = self._load(wallet_id)
+        except WalletBackupError as exc:
+            return health.CustodianCheck(wallet_id, None, (health.Problem("record", str(exc)),))
+        if record is None:
+            raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+        problems = [
+            problem
+            for held in _revisions(record)
+            for problem in health.revision_problems(
+                wallet_id, held, lambda held, parsed: self._open(wallet_id, held, parsed)
+            )
+        ]
+        if record.current is None and record.pending is None:
+            problems.append(health.Problem("record", "no backup: its first backup never completed"))
+        return health.CustodianCheck(wallet_id, _wallet_view(record), tuple(problems))
+
+    def kms_versions(self, wallet_id: str) -> tuple[int, ...]:
+        """The KMS key versions the wallet's custodian envelopes are sealed under (ascending)."""
+        record = self._load(wallet_id)
+        if record is None:
+            raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+        return tuple(sorted({_kms_version(held) for held in _revisions(record)}))
+
+    def forget(self, wallet_id: str) -> None:
+        """Delete the custodian's record of a wallet: its custodian share, the client cipher text
+        it keeps (managed mode), its revisions and statuses. Its audit events stay.
+
+        A record that no longer reads is deleted too. :class:`BackupNotFound` when there is none.
+        """
+        with self.lock(wallet_id):
+            if self.store.load(wallet_id) is None:
+                raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
+            self.store.delete(wallet_id)
 
     def rewrap(self, wallet_id: str) -> None:
         """Re-seal the wallet's custodian shares under the KMS key's current version."""
@@ -230,6 +273,12 @@ class Custodian:
 
     def retire_kms_versions(self, below: int) -> tuple[int, ...]:
         """Retire KMS key versions below ``below`` once no custodian envelope uses them."""
+        with audited(self, "retire_kms", None, below=below) as event:
+            retired = self._retire(below)
+            event["retired"] = len(retired)
+        return retired
+
+    def _retire(self, below: int) -> tuple[int, ...]:
         in_use = sorted(
             wallet_id
             for wallet_id in self.store.wallets()
@@ -258,9 +307,12 @@ class Custodian:
             raise BackupNotFound(f"wallet {wallet_id!r} has no pending revision {revision}")
         return record
 
-    def _open(self, wallet_id: str, held: Revision) -> Released:
-        """The share in ``held``'s custodian envelope, its context checked against the record."""
-        env = envelope.parse(held.custodian_envelope)
+    def _open(
+        self, wallet_id: str, held: Revision, parsed: envelope.Envelope | None = None
+    ) -> Released:
+        """The share in ``held``'s custodian envelope (``parsed`` already), its context checked
+        against the record."""
+        env = parsed or envelope.parse(held.custodian_envelope)
         context = env.context
         if (
             context.share_role != "custodian"
@@ -327,6 +379,18 @@ def open_kms(url: str) -> KmsProvider:
     if not colon or not scheme:
         raise MethodUnavailable(f"a KMS URL looks like 'local:///path/custodian.key', not {url!r}")
     return plugins.get_kms(scheme.lower())(url)
+
+
+def _wallet_view(record: WalletRecord) -> WalletView:
+    return WalletView(
+        record.wallet_id,
+        record.mode,
+        record.last_revision,
+        record.last_epoch,
+        None if record.current is None else _view(record.current),
+        None if record.pending is None else _view(record.pending),
+        tuple(record.statuses),
+    )
 
 
 def _view(held: Revision) -> RevisionView:

@@ -82,11 +82,16 @@ def register_commands(cli: Any) -> None:
 def audit_event(event: dict[str, Any]) -> None:
     """Receive every audit event: backups, recovery attempts (success and failure), method changes.
 
-    ``event`` is a JSON-safe dict with ``type`` (``backup``, ``recover``, ``verify``,
-    ``add_method``, ``remove_method``, ``confirm``, ``rewrap_custodian``), ``wallet_id``,
-    ``mode``, ``outcome`` (``ok`` / ``failed``), ``at`` (ISO 8601 UTC) and, where one applies,
-    ``method``, ``success`` (``confirm``: 1 or 0) and ``error`` (the error class name). It
-    never holds a secret. Called after the core has written the event to the store's audit
+    ``event`` is a JSON-safe dict with ``type``, ``outcome`` (``ok`` / ``failed``) and ``at``
+    (ISO 8601 UTC). The types: the device's operations ``backup``, ``recover``, ``verify``,
+    ``add_method``, ``remove_method``, ``confirm``, ``rewrap_custodian`` and ``forget``, with
+    ``wallet_id`` and ``mode``; the KMS operator's ``rotate_kms`` (``version``) and
+    ``retire_kms`` (``below``, ``retired``: how many), with no wallet; and what a health check
+    found for the wallet's owner to act on, always ``failed``: ``material_missing`` (a method's
+    remote key material is gone) and ``verification_due`` (``verified_at``: when the method last
+    opened the wallet, when known), with ``wallet_id``, ``method`` and ``stanza_id``. Where one
+    applies: ``method``, ``success`` (``confirm``: 1 or 0) and ``error`` (the error class name).
+    It never holds a secret. Called after the core has written the event to the store's audit
     table; an exception here is logged and does not fail the operation.
     Returns nothing.
 

@@ -128,6 +128,20 @@ class BackupMethod(ABC):
         """Whether this method can run here; the default says it can."""
         return Availability(True)
 
+    def check_presence(self, args: Mapping[str, Any], context: MethodContext) -> bool | None:
+        """Whether the remote key material for these args is still there, cheaply and without
+        reading it (a metadata request): ``True``, ``False`` (gone), or ``None``: cannot tell.
+
+        An optional hook for health checks (``walletbackup check``); the default, for methods
+        that keep nothing remote or offer no such check, is ``None``. Called only after
+        :meth:`validate_args` accepted the args, and only when :meth:`availability` says the
+        method can run here. Raise a walletbackup error when the service cannot answer
+        (:class:`~walletbackup.errors.MethodUnavailable` when it needs a sign-in): never
+        ``False`` for "could not ask". The args come from the envelope's public header, which
+        nothing authenticates without a secret.
+        """
+        return None
+
     @classmethod  # noqa: B027 - an optional hook: the default accepts anything
     def validate_args(cls, args: Mapping[str, Any]) -> None:
         """Check stanza args before anything costly runs; raise :class:`MalformedBackup`.

@@ -118,6 +118,10 @@ class CustodianApi(Protocol):
     def release(self, wallet_id: str, revision: int) -> Released:
         """The custodian share of the current or pending ``revision`` (the only ones released)."""
 
+    def record_verified(self, wallet_id: str, revision: int, stanza_id: str) -> None:
+        """Note that the device opened ``revision`` with stanza ``stanza_id`` (hex) and checked
+        the released share: the stanza's ``verified_at`` (a status: nothing anyone trusts)."""
+
     def audit(self, event: dict[str, Any]) -> None:
         """Record one audit event."""
 

@@ -8,7 +8,8 @@ managed mode (in self-managed mode only its id), public stanza metadata and stat
 the device must trust. The device authenticates what matters (see docs/security.md).
 
 Schema 1 (written before the two parties were split) is read: its revisions get number 0 and its
-discard fields, now the device's business, are dropped.
+discard fields, now the device's business, are dropped. Schema 2 (before statuses carried
+``verified_at``) is read with ``verified_at`` unknown (``None``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from .canonical import b64decode, b64encode
 from .errors import MalformedBackup, StorageError
 
-DOCUMENT_SCHEMA = 2
+DOCUMENT_SCHEMA = 3
 MODES = ("managed", "self-managed")
 #: How many statuses of failed backups a wallet keeps once they are no longer live.
 FAILED_KEPT = 8
@@ -57,7 +58,13 @@ class Revision:
 
 @dataclass
 class MethodStatus:
-    """Status of one stanza: ``pending``, ``stored`` or ``failed``."""
+    """Status of one stanza: ``pending``, ``stored`` or ``failed``.
+
+    ``verified_at`` is when the stanza last opened the wallet: when it was stored (the device
+    opens a new backup with each new method before it reads ``stored``), then at each successful
+    ``verify_backup`` or ``recover_wallet`` with it. ``None`` for a stanza stored before
+    walletbackup recorded it, until its next verification.
+    """
 
     stanza_id: str
     method: str
@@ -67,6 +74,7 @@ class MethodStatus:
     key_epoch: int
     client_envelope_id: str
     detail: str = ""
+    verified_at: str | None = None
 
 
 @dataclass
@@ -101,8 +109,18 @@ class WalletRecord:
         revision = self.pending
         if revision is None:
             raise StorageError(f"wallet {self.wallet_id!r} has no pending backup to make current")
+        # The stanzas this revision enrolled: the device opened the new envelope with each of
+        # their secrets before it proposed the revision, so storing them verifies them.
+        enrolled = {
+            s.stanza_id
+            for s in self.statuses
+            if s.status == "pending" and s.client_envelope_id == revision.client_envelope_id
+        }
         self.current, self.pending = revision, None
         self.set_status(revision, "stored")
+        for status in self.statuses:
+            if status.stanza_id in enrolled:
+                status.verified_at = status.updated_at
         self._forget_statuses_not_in(revision)
         return revision
 
@@ -119,11 +137,15 @@ class WalletRecord:
     def set_status(
         self, revision: Revision, status: str, detail: str = "", only: set[str] | None = None
     ) -> None:
-        """Record ``status`` for the revision's stanzas (or the ``only`` stanza ids)."""
+        """Record ``status`` for the revision's stanzas (or the ``only`` stanza ids).
+
+        A stanza keeps its ``verified_at``: a kept stanza is the same method secret and material.
+        """
         at = now()
         for ref in revision.stanzas:
             if only is not None and ref.id not in only:
                 continue
+            verified = next((s.verified_at for s in self.statuses if s.stanza_id == ref.id), None)
             self.statuses = [s for s in self.statuses if s.stanza_id != ref.id]
             self.statuses.append(
                 MethodStatus(
@@ -135,8 +157,22 @@ class WalletRecord:
                     revision.key_epoch,
                     revision.client_envelope_id,
                     detail,
+                    verified,
                 )
             )
+
+    def record_verified(self, revision: int, stanza_id: str) -> bool:
+        """Note that stanza ``stanza_id`` of the current or pending ``revision`` opened the wallet
+        now; ``False`` (nothing changed) when that revision or stanza is not live."""
+        live = [held for held in (self.current, self.pending) if held and held.revision == revision]
+        if not any(ref.id == stanza_id for held in live for ref in held.stanzas):
+            return False
+        at = now()
+        for status in self.statuses:
+            if status.stanza_id == stanza_id and status.status != "failed":
+                status.verified_at = at
+                return True
+        return False
 
     def _forget_statuses_not_in(self, *revisions: Revision | None) -> None:
         """Drop statuses of stanzas no longer in any live revision.

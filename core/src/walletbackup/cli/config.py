@@ -1,6 +1,8 @@
 """Where the CLI's store, KMS and mode come from: command line, else config file, else defaults.
 
-The config file is TOML with the top-level keys ``store``, ``kms`` and ``mode``. Its location is
+The config file is TOML with the top-level keys ``store``, ``kms`` and ``mode`` (strings) and
+``verify_every_days`` (an integer: how often each method should be verified before ``status`` and
+``check`` call it due; 0: never). Its location is
 ``--config PATH``, else ``$WALLETBACKUP_CONFIG``, else ``config.toml`` in the user config directory
 (``platformdirs.user_config_dir("walletbackup")``). A file named explicitly must exist; the default
 one may be absent. A file that does not parse is a usage error (exit 2) naming the file and line.
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,11 +22,18 @@ from walletbackup import files
 
 if TYPE_CHECKING:
     from walletbackup.api import WalletBackup
+    from walletbackup.custodian import Custodian
+    from walletbackup.kms import KmsProvider
 
 CONFIG_ENV = "WALLETBACKUP_CONFIG"
 CONFIG_NAME = "config.toml"
 MODES = ("managed", "self-managed")
 DEFAULTS = {"store": "sqlite:", "kms": "local:", "mode": "managed"}
+VERIFY_EVERY_KEY = "verify_every_days"
+#: The default of ``verify_every_days`` (walletbackup.health.DEFAULT_VERIFY_EVERY, in days).
+DEFAULT_VERIFY_EVERY_DAYS = 90
+#: Far beyond any useful policy; keeps the timedelta arithmetic in range.
+MAX_VERIFY_EVERY_DAYS = 36_500
 # A config file is a few lines; anything larger is not one.
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -43,17 +53,29 @@ class Globals:
     mode: str | None
     config: str | None
     _settings: dict[str, str] | None = field(default=None, repr=False)
+    _file: dict[str, Any] | None = field(default=None, repr=False)
 
     def settings(self) -> dict[str, str]:
         """``store``, ``kms`` and ``mode``: command line, else config file, else defaults."""
         if self._settings is None:
-            path, explicit = config_path(self.config)
-            from_file = load_config(path, explicit)
+            from_file = self.from_file()
             given = {"store": self.store, "kms": self.kms, "mode": self.mode}
             self._settings = {
                 key: given[key] or from_file.get(key) or DEFAULTS[key] for key in DEFAULTS
             }
         return self._settings
+
+    def from_file(self) -> dict[str, Any]:
+        """The config file's settings (read once)."""
+        if self._file is None:
+            path, explicit = config_path(self.config)
+            self._file = load_config(path, explicit)
+        return self._file
+
+    def verify_every(self) -> timedelta | None:
+        """How often each method should be verified (``None``: never due)."""
+        days = self.from_file().get(VERIFY_EVERY_KEY, DEFAULT_VERIFY_EVERY_DAYS)
+        return timedelta(days=days) if days else None
 
     def given_on_command_line(self) -> dict[str, str]:
         """The global options given on this command line (to repeat them in a hint)."""
@@ -73,7 +95,7 @@ def config_path(explicit: str | None) -> tuple[Path, bool]:
     return Path(platformdirs.user_config_dir("walletbackup")) / CONFIG_NAME, False
 
 
-def load_config(path: Path, must_exist: bool) -> dict[str, str]:
+def load_config(path: Path, must_exist: bool) -> dict[str, Any]:
     """The settings in the config file at ``path`` ({} when it is absent and optional)."""
     try:
         data = files.read_limited(path, MAX_CONFIG_BYTES).data
@@ -94,14 +116,21 @@ def load_config(path: Path, must_exist: bool) -> dict[str, str]:
     except tomllib.TOMLDecodeError as exc:
         # The message names the line and column: "Invalid value (at line 2, column 7)".
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    unknown = sorted(set(document) - set(DEFAULTS))
+    known = [*DEFAULTS, VERIFY_EVERY_KEY]
+    unknown = sorted(set(document) - set(known))
     if unknown:
         raise ConfigError(
             f"config file {path}: unknown key(s) {', '.join(unknown)}; "
-            f"known keys: {', '.join(DEFAULTS)}"
+            f"known keys: {', '.join(known)}"
         )
     for key, value in document.items():
-        if not isinstance(value, str) or not value:
+        if key == VERIFY_EVERY_KEY:
+            if type(value) is not int or not 0 <= value <= MAX_VERIFY_EVERY_DAYS:
+                raise ConfigError(
+                    f"config file {path}: {key} must be a whole number of days from 0 (never "
+                    f"due) to {MAX_VERIFY_EVERY_DAYS}"
+                )
+        elif not isinstance(value, str) or not value:
             raise ConfigError(f"config file {path}: {key} must be a non-empty string")
     if document.get("mode", "managed") not in MODES:
         raise ConfigError(f"config file {path}: mode must be one of {', '.join(MODES)}")
@@ -112,9 +141,36 @@ def open_backup(ctx: click.Context) -> WalletBackup:
     """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends."""
     from walletbackup.api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
 
-    settings = ctx.find_object(Globals)
-    assert settings is not None  # the group always sets it
+    settings = _globals(ctx)
     resolved = settings.settings()
-    backup = WalletBackup(store=resolved["store"], kms=resolved["kms"], mode=resolved["mode"])
+    backup = WalletBackup(
+        store=resolved["store"],
+        kms=resolved["kms"],
+        mode=resolved["mode"],
+        verify_every=settings.verify_every(),
+    )
     ctx.call_on_close(backup.close)
     return backup
+
+
+def open_custodian(ctx: click.Context) -> Custodian:
+    """The custodian on the configured store and KMS (for the operator's commands)."""
+    from walletbackup.custodian import Custodian  # noqa: PLC0415 - see open_backup
+
+    resolved = _globals(ctx).settings()
+    custodian = Custodian(store=resolved["store"], kms=resolved["kms"])
+    ctx.call_on_close(custodian.close)
+    return custodian
+
+
+def open_kms(ctx: click.Context) -> KmsProvider:
+    """The configured KMS alone (no store is opened)."""
+    from walletbackup.custodian import open_kms as open_url  # noqa: PLC0415 - see open_backup
+
+    return open_url(_globals(ctx).settings()["kms"])
+
+
+def _globals(ctx: click.Context) -> Globals:
+    settings = ctx.find_object(Globals)
+    assert settings is not None  # the group always sets it
+    return settings

@@ -18,6 +18,8 @@ EXIT_PLUGIN = 9
 EXIT_STALE = 10
 #: Ctrl-C (SIGINT): 128 + the signal's number, as a shell reports it (:mod:`.interrupt`).
 EXIT_INTERRUPTED = 130
+#: ``walletbackup check`` found a problem (no error: the check itself ran).
+EXIT_UNHEALTHY = 11
 
 _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.UnlockFailed, EXIT_UNLOCK_FAILED),

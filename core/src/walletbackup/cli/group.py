@@ -16,7 +16,9 @@ from walletbackup.errors import WalletBackupError
 from .commands import COMMANDS as CHANGE_COMMANDS
 from .config import CONFIG_ENV, MODES, Globals
 from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
+from .health import COMMANDS as HEALTH_COMMANDS
 from .info import COMMANDS as LISTING_COMMANDS
+from .operator import COMMANDS as OPERATOR_COMMANDS
 from .wording import for_cli, method_options
 
 
@@ -66,7 +68,8 @@ def cli(
     Secrets are prompted, never taken from the command line; for automation, read them from a
     file or standard input (--options-file, --options-stdin). Exit codes: 0 ok, 1 error,
     2 usage, 3 unlock failed, 4 not found, 5 method unavailable, 6 malformed backup, 7 policy,
-    8 storage, 9 plugin, 10 stale backup, 130 interrupted (Ctrl-C).
+    8 storage, 9 plugin, 10 stale backup, 11 check found a problem, 130 interrupted
+    (Ctrl-C).
     """
     ctx.obj = Globals(store, kms, mode, config)
 
@@ -138,5 +141,5 @@ def new_plugin(name: str, directory: str | None) -> None:
     click.echo("then read its README.md: what to change next.")
 
 
-for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS):
+for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS, *HEALTH_COMMANDS, *OPERATOR_COMMANDS):
     cli.add_command(_command)

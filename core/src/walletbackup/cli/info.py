@@ -78,11 +78,14 @@ def status(ctx: click.Context, wallet: str, as_json: bool) -> None:
     """Show WALLET's backup status per method.
 
     Each stanza's method, status (pending, stored or failed), when it changed, its backup set
-    and key epoch, and the methods that can recover the wallet now.
+    and key epoch, when it last opened the wallet (VERIFIED) and whether verifying it again is
+    due (after verify_every_days, from the config file), and the methods that can recover the
+    wallet now.
     """
     wb = open_backup(ctx)
     statuses = wb.backup_status(wallet)
     recovery = wb.available_recovery_methods(wallet)
+    due = [wb.verification_due(s) for s in statuses]
     if as_json:
         rows = [
             {
@@ -94,14 +97,26 @@ def status(ctx: click.Context, wallet: str, as_json: bool) -> None:
                 "key_epoch": s.key_epoch,
                 "envelope_id": s.client_envelope_id,
                 "detail": s.detail,
+                "verified_at": s.verified_at,
+                "due": is_due,
             }
-            for s in statuses
+            for s, is_due in zip(statuses, due, strict=True)
         ]
         emit_json(
             {"wallet_id": wallet, "mode": wb.mode, "recovery_methods": recovery, "methods": rows}
         )
         return
-    headers = ("METHOD", "STATUS", "UPDATED", "STANZA", "BACKUP SET", "EPOCH", "DETAIL")
+    headers = (
+        "METHOD",
+        "STATUS",
+        "UPDATED",
+        "STANZA",
+        "BACKUP SET",
+        "EPOCH",
+        "VERIFIED",
+        "DUE",
+        "DETAIL",
+    )
     click.echo(
         table(
             headers,
@@ -113,9 +128,11 @@ def status(ctx: click.Context, wallet: str, as_json: bool) -> None:
                     s.stanza_id[:8],
                     s.backup_set_id[:16],
                     str(s.key_epoch),
+                    s.verified_at or "-",
+                    "yes" if is_due else "no",
                     s.detail,
                 )
-                for s in statuses
+                for s, is_due in zip(statuses, due, strict=True)
             ],
         )
     )

@@ -8,7 +8,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -84,6 +84,17 @@ def progress(
         if shown.is_set():
             out.write("\r\x1b[K")
             out.flush()
+
+
+@contextmanager
+def progress_bar(length: int, label: str) -> Iterator[Callable[[], None]]:
+    """A bar on stderr, only when stderr is a terminal; the block calls what it is given once
+    per item done."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
 
 
 class _OneLineFormatter(logging.Formatter):

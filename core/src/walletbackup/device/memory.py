@@ -120,10 +120,17 @@ class DeviceMemory:
             memory = _memory(wallets.get(wallet_id, {}))
             yield memory
             wallets[wallet_id] = asdict(memory)
-            try:
-                write_private(self.path, json.dumps(document, sort_keys=True).encode())
-            except OSError as exc:
-                raise StorageError(f"cannot write the device memory {self.path}: {exc}") from None
+            _save(self.path, document)
+
+    def forget(self, location: str | None, wallet_id: str) -> None:
+        """Forget the wallet: its pin, its material, its plans and its queued deletions."""
+        if location is None or self.path is None:
+            self._volatile.pop(f"{location}\x00{wallet_id}", None)
+            return
+        with _locked(self.path):
+            document = _load(self.path)
+            if document["locations"].get(location, {}).pop(wallet_id, None) is not None:
+                _save(self.path, document)
 
 
 @contextmanager
@@ -134,6 +141,13 @@ def _locked(path: Path) -> Iterator[None]:
         except OSError as exc:
             raise StorageError(f"cannot use the device memory {path}: {exc.strerror}") from None
         yield
+
+
+def _save(path: Path, document: dict[str, Any]) -> None:
+    try:
+        write_private(path, json.dumps(document, sort_keys=True).encode())
+    except OSError as exc:
+        raise StorageError(f"cannot write the device memory {path}: {exc}") from None
 
 
 def _load(path: Path) -> dict[str, Any]:

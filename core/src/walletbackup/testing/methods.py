@@ -16,8 +16,11 @@ call, with the same options unless keyword arguments override them::
 
 A method that keeps key material somewhere else (a file, a cloud drive) sets
 ``has_remote_material = True`` and overrides :meth:`~MethodConformance.corrupt_material` and
-:meth:`~MethodConformance.delete_material`. Give secret options distinctive values: the kit looks
-for them in ``repr``, ``str`` and log output.
+:meth:`~MethodConformance.delete_material`. One that implements
+:meth:`~walletbackup.methods.BackupMethod.check_presence` also sets ``checks_presence = True``:
+the kit then checks it says ``True`` for fresh material and ``False`` once it is deleted or
+discarded. Give secret options distinctive values: the kit looks for them in ``repr``, ``str``
+and log output.
 
 Checks that do not apply to a method (remote material, wrong unlock options, entry point) are
 not collected at all, rather than skipped.
@@ -68,6 +71,7 @@ _OPT_IN = {
     "test_corrupted_material_is_detected": "has_remote_material",
     "test_wrong_unlock_options_do_not_unlock": "wrong_unlock_options",
     "test_registered_by_its_entry_point": "entry_point_name",
+    "test_presence_follows_the_material": "checks_presence",
 }
 
 
@@ -90,6 +94,8 @@ class MethodConformance:
     wrong_unlock_options: ClassVar[Mapping[str, Any] | None] = None
     #: The entry point (group ``walletbackup``) that registers this method, when installed.
     entry_point_name: ClassVar[str | None] = None
+    #: The method implements ``check_presence`` (needs ``has_remote_material``).
+    checks_presence: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -97,6 +103,11 @@ class MethodConformance:
         require_overrides(
             cls, MethodConformance, "has_remote_material", ("corrupt_material", "delete_material")
         )
+        if cls.checks_presence and not cls.has_remote_material:
+            raise TypeError(
+                f"{cls.__name__} sets checks_presence: set has_remote_material too (the check "
+                "deletes the material with delete_material())"
+            )
 
     def corrupt_material(self, args: Mapping[str, Any], context: MethodContext) -> None:
         """Alter the remote key material for ``args`` in place (``has_remote_material`` only)."""
@@ -223,6 +234,26 @@ class MethodConformance:
         enrollment = method_factory().enroll(context)
         wrong = method_factory(**(self.wrong_unlock_options or {}))
         _assert_not_unlocked(wrong, enrollment, context)
+
+    # --- presence ----------------------------------------------------------------------
+
+    def test_fresh_material_is_not_reported_gone(self, method_factory: MethodFactory) -> None:
+        context = new_context()
+        enrollment = method_factory().enroll(context)
+        type(method_factory()).validate_args(enrollment.args)
+        answer = method_factory().check_presence(enrollment.args, context)
+        assert answer is True or answer is None, f"check_presence gave {answer!r}"
+        if self.checks_presence:
+            assert answer is True, "checks_presence is set, but fresh material is not reported"
+
+    def test_presence_follows_the_material(self, method_factory: MethodFactory) -> None:
+        deleted, discarded = new_context(), new_context()
+        first = method_factory().enroll(deleted)
+        second = method_factory().enroll(discarded)
+        self.delete_material(first.args, deleted)
+        method_factory().discard(second.args, discarded)
+        assert method_factory().check_presence(first.args, deleted) is False
+        assert method_factory().check_presence(second.args, discarded) is False
 
     # --- secrets stay secret ------------------------------------------------------------
 

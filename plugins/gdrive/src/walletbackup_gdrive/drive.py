@@ -146,6 +146,21 @@ class DriveClient:
 
         return self._retrying("download the key file", attempt)
 
+    def exists(self, file_id: str) -> bool:
+        """Whether the file is there: a metadata request for its id alone, never its content."""
+
+        def attempt(_: int) -> bool:
+            reply = self._send(
+                "look up the key file",
+                "GET",
+                self._file_url(file_id),
+                params={"fields": "id"},
+                allow_404=True,
+            )
+            return reply.status != 404
+
+        return self._retrying("look up the key file", attempt)
+
     def delete(self, file_id: str) -> bool:
         """Delete a file; False if it was already gone."""
 

@@ -122,6 +122,16 @@ class GDriveMethod(BackupMethod):
             if not drive.delete(args["file_id"]):
                 log.info("the Google Drive key file %s was already gone", args["file_name"])
 
+    def check_presence(self, args: Mapping[str, Any], context: MethodContext) -> bool:
+        """Whether the key file is still in the appDataFolder (one metadata request).
+
+        ``False`` also when these credentials cannot see it (another account or OAuth client):
+        as for :meth:`unlock`, Drive answers 404 either way.
+        """
+        check_args(args)
+        with self._drive() as (drive, _):
+            return drive.exists(args["file_id"])
+
     def availability(self) -> Availability:
         # Found, not imported: google-auth and requests cost tens of milliseconds, and every
         # method listing asks; they are imported only when there are credentials to look at.

@@ -104,6 +104,15 @@ class KeyDrive:
             f"{SECRET_SIZE}-byte key), so the key it held is gone; recover with another method"
         )
 
+    def exists(self, ref: KeyFileRef) -> bool:
+        """Whether the key file is still in its folder (one folder listing; Recently Deleted
+        does not count). Matches by item id, as :meth:`delete` does."""
+        listing = self._remote.call(
+            "look for the key file in iCloud Drive",
+            lambda: self._drive.get_node_data(ref.folder_id),
+        )
+        return any(item.get("drivewsid") == ref.file_id for item in _items(listing) or [])
+
     def delete(self, ref: KeyFileRef) -> None:
         """Delete the key file and purge it from Recently Deleted; a file already gone is fine.
 

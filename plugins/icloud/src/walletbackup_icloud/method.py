@@ -118,6 +118,11 @@ class ICloudMethod(BackupMethod):
     def discard(self, args: Mapping[str, Any], context: MethodContext) -> None:
         self._key_drive().delete(KeyFileRef.from_args(args))
 
+    def check_presence(self, args: Mapping[str, Any], context: MethodContext) -> bool:
+        """Whether the key file is still in its iCloud Drive folder (one folder listing)."""
+        ref = KeyFileRef.from_args(args)  # before iCloud is reached at all
+        return self._key_drive().exists(ref)
+
     @classmethod
     def validate_args(cls, args: Mapping[str, Any]) -> None:
         KeyFileRef.from_args(args)
