@@ -30,6 +30,8 @@ API_ONLY = {
     ("device/opening.py", "needs a 'method' naming the method to unlock with"),
     # Retiring KMS versions is the operator's, from Python only.
     ("custodian.py", "rewrap them first (Custodian.rewrap)"),
+    # A constructor argument; the CLI reads verify_every_days from its config file, checked there.
+    ("api.py", "verify_every must be a positive timedelta"),
 }
 KEYWORD = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=")
 
