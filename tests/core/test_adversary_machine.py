@@ -522,6 +522,8 @@ class AdversaryMachine(RuleBasedStateMachine):
 
     @rule(w=picks, i=picks)
     def promote_a_pending_revision(self, w: int, i: int) -> None:
+        # In the order they were written: sorting the bytes would order them by their random
+        # ids, so one seed would pick different documents (and steps) from run to run.
         documents = [
             document
             for wallet in WALLETS
@@ -530,7 +532,7 @@ class AdversaryMachine(RuleBasedStateMachine):
         ]
         if not documents:
             return
-        document = adv.decode_document(pick(documents, i))
+        document = adv.decode_document(documents[i % len(documents)])
         adv.promote_pending(document)
         self._write(document["wallet_id"], document)
 
