@@ -29,7 +29,7 @@ from .device import discards, writing
 from .device.memory import DeviceMemory, default_path
 from .device.opening import Unlocked, check_released, client_envelope, unlock
 from .envelope import Recipient
-from .errors import BackupNotFound, MethodUnavailable, PolicyViolation
+from .errors import BackupNotFound, MethodUnavailable, PolicyViolation, StaleBackup
 from .kms import KmsProvider
 from .methods import BackupMethod, MethodContext
 from .protocol import CustodianApi, WalletView
@@ -250,6 +250,16 @@ class WalletBackup:
             if pending is None or pending.reason != method:
                 raise BackupNotFound(
                     f"wallet {wallet_id!r} has no pending {method} backup to confirm"
+                )
+            # The application answers for the cipher text this device handed back last; a
+            # store writer may show another pending revision (replayed) in its place.
+            if not self.device.read(self.custodian.location, wallet_id).handed_back(
+                pending.revision
+            ):
+                raise StaleBackup(
+                    f"the pending backup of wallet {wallet_id!r} (revision {pending.revision}) "
+                    "is not the one this device handed back last, or one it holds abandoned; "
+                    "the store may have been rolled back"
                 )
             if success:
                 self.custodian.promote(wallet_id, pending.revision)
