@@ -500,6 +500,63 @@ def test_d_a_confirmed_change_closes_the_earlier_cipher_text(
         call("A", method=method, cipher_text=old_cipher_text, **removed)
 
 
+def test_d_a_confirmation_shown_a_replayed_pending_backup_confirms_nothing(
+    device: Device, store: Store
+) -> None:
+    """Self-managed: while a passphrase change is pending, the store writer replays the
+    document from when the first backup was pending, so the custodian shows that one as the
+    pending backup. The application's confirmation is for the change: the device confirms
+    nothing else, the earlier cipher text stays closed, and once the document is back the
+    confirmation goes through."""
+    wb = device("self-managed")
+    client, custodian = shares_for("A", "1")
+    first = wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, passphrase=VICTIM_PASS
+    )
+    earlier = adv.snapshot(store, "A")
+    kept(wb, first)
+    change = wb.add_backup_method(
+        "A", PASS, unlock_with=unlock(), passphrase=NEW_PASS, cipher_text=first.cipher_text
+    )
+    now = adv.snapshot(store, "A")
+    adv.replay(store, "A", earlier)
+    with pytest.raises(WalletBackupError):
+        wb.stored_client_backup_share("A", PASS, success=True)
+    with pytest.raises(WalletBackupError):
+        wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=first.cipher_text)
+    adv.replay(store, "A", now)
+    wb.stored_client_backup_share("A", PASS, success=True)
+    with pytest.raises(WalletBackupError):
+        wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=first.cipher_text)
+    got = recovered(wb, "A", method=PASS, passphrase=NEW_PASS, cipher_text=change.cipher_text)
+    assert got == (client, custodian)
+
+
+def test_d_a_pending_change_hidden_from_a_read_is_not_confirmed_afterwards(
+    device: Device, store: Store
+) -> None:
+    """Self-managed: while a passphrase change is pending, the store writer shows the device
+    the document without it (the device, reading the wallet, takes the change as abandoned),
+    then shows it again for the application's confirmation. Confirming a revision the device
+    holds abandoned would pin nothing newer, and the earlier cipher text would open again on
+    a replayed document: the device refuses the confirmation instead."""
+    wb = device("self-managed")
+    own, cipher_text = back_up(wb, "A")
+    before = adv.snapshot(store, "A")
+    change = wb.add_backup_method(
+        "A", PASS, unlock_with=unlock(), passphrase=NEW_PASS, cipher_text=cipher_text
+    )
+    now = adv.snapshot(store, "A")
+    adv.replay(store, "A", before)
+    assert recovered(wb, "A", method=PASS, passphrase=VICTIM_PASS, cipher_text=cipher_text) == own
+    adv.replay(store, "A", now)
+    with pytest.raises(WalletBackupError):
+        wb.stored_client_backup_share("A", PASS, success=True)
+    view = wb.custodian.view("A")
+    assert view is not None and view.pending is not None
+    assert view.pending.revision == change.revision  # nothing was confirmed behind her back
+
+
 # --- e. rollback ---------------------------------------------------------------------------------
 
 
@@ -587,6 +644,92 @@ def test_e_a_denied_pending_backup_promoted_by_the_store_writer_is_refused(
     wb.stored_client_backup_share("A", PASS, success=False)
     adv.promote_pending(pending)
     adv.save(store, "A", pending)
+    with pytest.raises(WalletBackupError):
+        wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=denied.cipher_text)
+    got = recovered(wb, "A", method=PASS, passphrase=VICTIM_PASS, cipher_text=cipher_text)
+    assert got in (None, own)
+
+
+@pytest.mark.parametrize("answer", ["confirmed", "not yet confirmed"])
+def test_e_a_pending_backup_the_store_writer_hid_then_promoted_is_refused(
+    device: Device, store: Store, answer: str
+) -> None:
+    """Self-managed: the store writer saves the document while a backup is pending, puts back
+    the one from before it, lets the user make a newer backup on that, and then promotes the
+    saved pending one. The device proposed the hidden revision itself: it never gives its number
+    to another envelope, and no revision but the newest it proposed can land any more."""
+    wb = device("self-managed")
+    back_up(wb, "A")
+    before = adv.snapshot(store, "A")
+    client, custodian = shares_for("A", "2")
+    hidden = wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, passphrase=VICTIM_PASS
+    )
+    pending = adv.load(store, "A")
+    adv.replay(store, "A", before)
+    client, custodian = shares_for("A", "3")
+    newer = wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, passphrase=NEW_PASS
+    )
+    assert newer.revision > hidden.revision
+    if answer == "confirmed":
+        kept(wb, newer)
+    adv.promote_pending(pending)
+    adv.save(store, "A", pending)
+    with pytest.raises(WalletBackupError):
+        wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=hidden.cipher_text)
+
+
+def test_e_a_pending_backup_promoted_after_a_backup_on_a_swapped_document_is_refused(
+    device: Device, store: Store
+) -> None:
+    """Self-managed: while a backup of wallet A is pending, the store writer puts the document
+    of a wallet further along under A's name; the user's next backup (``replace=True``, which
+    authenticates nothing it reads) is built on it; then she puts back A's document with the
+    pending backup promoted. The device proposed a newer revision on a base above the pending
+    one, so that one can never be current again."""
+    wb = device("self-managed")
+    back_up(wb, "A")
+    for tag in "123":
+        back_up(wb, "B", tag=tag)
+    client, custodian = shares_for("A", "2")
+    hidden = wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, passphrase=VICTIM_PASS
+    )
+    pending = adv.load(store, "A")
+    adv.copy_document(store, "B", "A")
+    client, custodian = shares_for("A", "3")
+    wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, replace=True, passphrase=NEW_PASS
+    )
+    adv.promote_pending(pending)
+    adv.save(store, "A", pending)
+    with pytest.raises(WalletBackupError):
+        wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=hidden.cipher_text)
+
+
+def test_e_a_denied_pending_backup_the_device_was_shown_as_current_is_refused(
+    device: Device, store: Store
+) -> None:
+    """Self-managed: the store writer promotes the pending backup before the application
+    answers, and the device reads it as current (it cannot tell that from a confirmation made
+    elsewhere); she puts the pending document back, the application reports it could not store
+    the cipher text (``success=False``), and she promotes it again. The device's own denial
+    outweighs what the store showed it: it does not recover the denied shares."""
+    wb = device("self-managed")
+    own, cipher_text = back_up(wb, "A")
+    client, custodian = shares_for("A", "2")
+    denied = wb.backup_wallet(
+        "A", client, method=PASS, custodian_share=custodian, passphrase=VICTIM_PASS
+    )
+    pending = adv.snapshot(store, "A")
+    promoted = adv.decode_document(pending)
+    adv.promote_pending(promoted)
+    adv.save(store, "A", promoted)
+    wb.verify_backup("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=denied.cipher_text)
+    adv.replay(store, "A", pending)
+    wb.stored_client_backup_share("A", PASS, success=False)
+    adv.save(store, "A", promoted)
     with pytest.raises(WalletBackupError):
         wb.recover_wallet("A", method=PASS, passphrase=VICTIM_PASS, cipher_text=denied.cipher_text)
     got = recovered(wb, "A", method=PASS, passphrase=VICTIM_PASS, cipher_text=cipher_text)

@@ -35,7 +35,7 @@ from .device import health as device_health
 from .device.memory import DeviceMemory, DiscardItem, default_path
 from .device.methods import Methods
 from .device.opening import Unlocked, check_released, client_envelope, unlock, vouched_for
-from .errors import BackupNotFound, PolicyViolation, StorageError, WalletBackupError
+from .errors import BackupNotFound, PolicyViolation, StaleBackup, StorageError, WalletBackupError
 from .health import DEFAULT_VERIFY_EVERY, WalletHealth, is_due
 from .kms import KmsProvider
 from .methods import BackupMethod
@@ -246,6 +246,16 @@ class WalletBackup:
             if pending is None or pending.reason != method:
                 raise BackupNotFound(
                     f"wallet {wallet_id!r} has no pending {method} backup to confirm"
+                )
+            # The application answers for the cipher text this device handed back last; a
+            # store writer may show another pending revision (replayed) in its place.
+            if not self.device.read(self.custodian.location, wallet_id).handed_back(
+                pending.revision
+            ):
+                raise StaleBackup(
+                    f"the pending backup of wallet {wallet_id!r} (revision {pending.revision}) "
+                    "is not the one this device handed back last, or one it holds abandoned; "
+                    "the store may have been rolled back"
                 )
             if success:
                 self.custodian.promote(wallet_id, pending.revision)

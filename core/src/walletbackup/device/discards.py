@@ -54,9 +54,12 @@ def items_of(env: Envelope) -> list[DiscardItem]:
 def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[str] = ()) -> None:
     """Queue what the plan of ``revision`` frees, now that its outcome is known.
 
-    A revision that did not land is remembered as dead: no one may make it current later.
+    A revision that did not land is remembered as dead: no one may make it current later. That
+    includes the pinned revision itself: a store writer can show the device a pending revision
+    as current (a confirmation made elsewhere looks no different), but when this device then
+    abandons or denies it, its own word is the one to keep.
     """
-    if not landed and revision > memory.pin and revision not in memory.dead:
+    if not landed and revision >= memory.pin and revision not in memory.dead:
         memory.dead.append(revision)
     plan = memory.plans.pop(revision, None)
     if plan is None:
@@ -65,6 +68,25 @@ def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[s
         memory.trust(revision, plan.stanzas)
     freed = plan.on_success if landed else plan.on_failure
     memory.queue += [i for i in freed if i.context["stanza_id"] not in live]
+
+
+def supersede(
+    memory: WalletMemory, base: int, revision: int, pending: int | None, live: Collection[str]
+) -> None:
+    """Settle what proposing ``revision`` on ``base`` decided for the device's other revisions.
+
+    The custodian holds one pending revision, promotes only that one, and never moves its
+    current back, so none of them but ``base`` can become current any more, whatever a store
+    writer showed or hid: the pending one just superseded and any open plan above the base did
+    not land. One below the base may have landed and been built on (its material live in the
+    base), so only its number is retired here; its plan waits for an authenticated current.
+    """
+    above = {r for r in memory.plans if r > base} | ({pending} if pending is not None else set())
+    for old in sorted(above - {revision}):
+        settle(memory, old, landed=False, live=live)
+    for old in memory.plans:
+        if old < base and old >= memory.pin and old not in memory.dead:
+            memory.dead.append(old)
 
 
 def learn(memory: WalletMemory, current: Envelope, pending: int | None) -> None:

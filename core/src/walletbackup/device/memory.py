@@ -55,7 +55,8 @@ class WalletMemory:
     #: the newest revision seen current, and its stanzas' material (authenticated or written here)
     pin: int = 0
     stanzas: list[DiscardItem] = field(default_factory=list)
-    #: revisions above the pin that never landed (abandoned, superseded): never to be accepted
+    #: revisions from the pin up that never landed (abandoned, superseded, denied), the pin
+    #: included when this device abandoned a revision it had been shown current: never accepted
     dead: list[int] = field(default_factory=list)
     plans: dict[int, Plan] = field(default_factory=dict)
     queue: list[DiscardItem] = field(default_factory=list)
@@ -79,6 +80,12 @@ class WalletMemory:
         if revision >= self.pin:
             self.pin, self.stanzas = revision, list(stanzas)
             self.dead = [r for r in self.dead if r > revision]
+
+    def handed_back(self, revision: int) -> bool:
+        """Whether ``revision`` can be what an application's answer about "the pending backup"
+        refers to: the newest this device proposed and has not settled (any, if none is open),
+        and not one it already holds abandoned."""
+        return revision not in self.dead and (not self.plans or revision == max(self.plans))
 
     def vouches_for(self, revision: int, stanza_ids: set[str]) -> bool:
         """Whether this is the current revision as the device last saw it, stanzas and all."""

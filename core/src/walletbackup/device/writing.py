@@ -125,7 +125,9 @@ def commit(
     known = device.read(location, wallet_id)
     if pending is not None and _tell_failure(custodian, device, wallet_id, pending):
         pending = None
-    revision = max(view.last_revision if view else 0, known.pin, *known.dead) + 1
+    # Above every revision this device knows of, its own open proposals included: a number it
+    # has proposed never names a second envelope, whatever the store shows of the first.
+    revision = max(view.last_revision if view else 0, known.pin, *known.dead, *known.plans) + 1
     envelope_id = os.urandom(ENVELOPE_ID_BYTES)
     recipients = list(change.keep)
     enrolled: list[tuple[Recipient, bytes]] = []
@@ -157,10 +159,9 @@ def commit(
             discards.settle(memory, revision, landed=False)
         raise
     new_ids = {r.id.hex() for r in recipients}
-    if pending is not None:  # a self-managed revision never confirmed: superseded now
-        with device.edit(location, wallet_id) as memory:
-            live = {i.context["stanza_id"] for i in (*change.kept, *change.drop)}
-            discards.settle(memory, pending, landed=False, live=new_ids | live)
+    with device.edit(location, wallet_id) as memory:
+        live = {i.context["stanza_id"] for i in (*change.kept, *change.drop)}
+        discards.supersede(memory, current, revision, pending, live=new_ids | live)
     try:
         _read_back(custodian, wallet_id, revision, client_bytes, backup_key, change, enrolled)
     except WalletBackupError as exc:
