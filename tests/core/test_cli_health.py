@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 from cli_support import PASSPHRASE, WRONG_PASSPHRASE, Cli, isolate, restore
 
-from walletbackup.cli import operator
+from walletbackup.cli import operator, output
 from walletbackup.cli.exits import (
     EXIT_NOT_FOUND,
     EXIT_POLICY,
@@ -261,3 +263,27 @@ def test_forget_without_a_terminal_needs_yes(run: Cli) -> None:
     code, document = json_of(run, "forget", "w1", "--yes")
     assert (code, document) == (0, {"wallet_id": "w1", "forgotten": True})
     assert run("forget", "w1", "--yes").exit_code == EXIT_NOT_FOUND
+
+
+# --- the progress bar -------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_bulk_work_shows_a_progress_bar_only_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with output.progress_bar(3, "re-sealing") as step:
+        for _ in range(3):
+            step()
+    shown = stderr.getvalue()
+    if terminal:
+        assert "re-sealing" in shown and "100%" in shown
+    else:
+        assert shown == ""
