@@ -312,9 +312,12 @@ class WalletBackup:
     def wallets(self) -> list[str]:
         return self._embedded().wallets()
 
-    def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
-        """The audit events kept by the custodian, oldest first (optionally one wallet's)."""
-        return self._embedded().audit_log(wallet_id)
+    def audit_log(
+        self, wallet_id: str | None = None, *, after: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit events kept by the custodian, oldest first (optionally one wallet's), each
+        with its ``seq``: pass the last one's as ``after`` for the next page."""
+        return self._embedded().audit_log(wallet_id, after=after, limit=limit)
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""
