@@ -210,8 +210,8 @@ class Custodian:
             if not self._read_only_said:
                 self._read_only_said = True
                 log.warning(
-                    "the store %s is read-only: audit records of this session are not kept "
-                    "(the audit_event hook still gets them)",
+                    "the store %s is read-only: the audit records of this session cannot be "
+                    "kept in it",
                     self.store.url,
                 )
         else:
