@@ -22,6 +22,7 @@ COMMANDS = [
     "demo",
     "methods",
     "new-plugin",
+    "prune-audit",
     "recover",
     "remove-method",
     "rewrap",

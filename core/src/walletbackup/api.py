@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import envelope
 from .audit import audited
@@ -318,6 +319,11 @@ class WalletBackup:
         """The audit events kept by the custodian, oldest first (optionally one wallet's), each
         with its ``seq``: pass the last one's as ``after`` for the next page."""
         return self._embedded().audit_log(wallet_id, after=after, limit=limit)
+
+    def prune_audit(self, before: datetime, *, archive: IO[bytes] | None = None) -> int:
+        """Remove the audit events recorded before ``before``, archived first in ``archive``
+        when given (:meth:`Custodian.prune_audit`); returns how many."""
+        return self._embedded().prune_audit(before, archive=archive)
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""
