@@ -32,11 +32,14 @@ drop the entries of pruned records.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import struct
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
@@ -109,6 +112,7 @@ class AuditLog:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._tail: _Tail | None = None
+        self._segments = _Segments(directory)
 
     # --- appending ---------------------------------------------------------------------------
 
@@ -154,6 +158,7 @@ class AuditLog:
         files.fsync_dir(self.directory)
 
     def close(self) -> None:
+        self._segments.close()
         if self._tail is not None:
             os.close(self._tail.fd)
             self._tail = None
@@ -233,26 +238,22 @@ class AuditLog:
         except FileNotFoundError:
             return
         entries = sorted(set(_ENTRY.iter_unpack(data[: len(data) - len(data) % _ENTRY.size])))
-        segments = _Segments(self.directory)
         found = 0
-        try:
-            for seq, number, offset in entries:
-                if seq <= after:
-                    continue
-                frame = segments.frame_at(number, offset)
-                if (
-                    frame is None
-                    or frame.seq != seq
-                    or frame.flags & _PRUNED
-                    or frame.wallet_id != wallet_id
-                ):
-                    continue  # a crash kept the frame from being written, or it was pruned
-                yield _entry(frame)
-                found += 1
-                if limit is not None and found >= limit:
-                    return
-        finally:
-            segments.close()
+        for seq, number, offset in entries:
+            if seq <= after:
+                continue
+            frame = self._segments.frame_at(number, offset)
+            if (
+                frame is None
+                or frame.seq != seq
+                or frame.flags & _PRUNED
+                or frame.wallet_id != wallet_id
+            ):
+                continue  # a crash kept the frame from being written, or it was pruned
+            yield _entry(frame)
+            found += 1
+            if limit is not None and found >= limit:
+                return
 
     def _all(self, after: int, limit: int | None) -> Iterator[AuditEntry]:
         numbers = segment_numbers(self.directory)
@@ -327,29 +328,50 @@ class AuditLog:
 
 
 class _Segments:
-    """Segments opened on demand while one wallet's records are read."""
+    """Segments kept open for reading (the most recently used ones), so reading one wallet's
+    records costs the same however many segments the log has. A segment pruned since it was
+    opened (deleted, or replaced: another inode) is opened again, or found gone."""
+
+    KEPT = 64
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.open: dict[int, IO[bytes] | None] = {}
+        self.mutex = threading.Lock()
+        self.open: OrderedDict[int, tuple[int, int]] = OrderedDict()  # number: (fd, inode)
 
     def frame_at(self, number: int, offset: int) -> _Frame | None:
-        if number not in self.open:
+        path = self.directory / _segment_name(number)
+        with self.mutex:
             try:
-                path = self.directory / _segment_name(number)
-                self.open[number] = open(path, "rb")  # noqa: SIM115 - closed by close()
+                inode = os.stat(path).st_ino
             except FileNotFoundError:
-                self.open[number] = None  # pruned whole
-        f = self.open[number]
-        if f is None:
+                return None  # pruned whole
+            held = self.open.get(number)
+            if held is None or held[1] != inode:
+                if held is not None:
+                    os.close(self.open.pop(number)[0])
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    return None
+                held = self.open[number] = (fd, os.fstat(fd).st_ino)
+                while len(self.open) > self.KEPT:
+                    os.close(self.open.popitem(last=False)[1][0])
+            self.open.move_to_end(number)
+            fd = held[0]
+        head = os.pread(fd, _HEAD.size, offset)
+        size = _HEAD.unpack(head)[0] if len(head) == _HEAD.size else 0
+        if not _BODY.size <= size <= _MAX_BODY:
             return None
-        f.seek(offset)
-        return _read_frame(f, offset)
+        return _read_frame(
+            io.BytesIO(head + os.pread(fd, size + _TAIL.size, offset + _HEAD.size)), offset
+        )
 
     def close(self) -> None:
-        for f in self.open.values():
-            if f is not None:
-                f.close()
+        with self.mutex:
+            for fd, _ in self.open.values():
+                os.close(fd)
+            self.open.clear()
 
 
 def segment_numbers(directory: Path) -> list[int]:

@@ -2,8 +2,8 @@
 
 Every ``MemoryStore("memory:NAME")`` of one process sees the same wallets, audit log and locks,
 which is what tests and demos need; nothing outlives the process. Locks exclude threads only.
-The audit log is a list in ``seq`` order with, per wallet, the positions of its records, so one
-wallet's history is found without a scan.
+The audit log is a list in ``seq`` order, with every record by its seq and each wallet's seqs,
+so one wallet's history is found without a scan.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class _Space:
         self.mutex = threading.Lock()
         self.documents: dict[str, bytes] = {}
         self.audit: list[AuditEntry] = []
-        #: per wallet, the seqs of its records, ascending
+        #: every record by its seq, and per wallet the seqs of its records, ascending
+        self.by_seq: dict[int, AuditEntry] = {}
         self.by_wallet: dict[str, list[int]] = {}
         self.next_seq = 1
         self.locks: KeyedLocks[str] = KeyedLocks()
@@ -97,7 +98,9 @@ class MemoryStore(Store):
         with space.mutex:
             seq = space.next_seq
             space.next_seq += 1
-            space.audit.append(AuditEntry(seq, at, wallet_id, bytes(record)))
+            entry = AuditEntry(seq, at, wallet_id, bytes(record))
+            space.audit.append(entry)
+            space.by_seq[seq] = entry
             if wallet_id is not None:
                 space.by_wallet.setdefault(wallet_id, []).append(seq)
         return seq
@@ -113,7 +116,7 @@ class MemoryStore(Store):
             else:
                 seqs = space.by_wallet.get(wallet_id, [])
                 wanted = seqs[bisect.bisect_right(seqs, after) :]
-                found = [space.audit[space.position(seq)] for seq in wanted[:limit]]
+                found = [space.by_seq[seq] for seq in wanted[:limit]]
             return iter(found[:limit])
 
     def prune_audit(self, before: datetime, *, through: int | None = None) -> int:
@@ -127,6 +130,7 @@ class MemoryStore(Store):
             ]
             removed = len(space.audit) - len(kept)
             space.audit = kept
+            space.by_seq = {entry.seq: entry for entry in kept}
             space.by_wallet = {}
             for entry in kept:
                 if entry.wallet_id is not None:

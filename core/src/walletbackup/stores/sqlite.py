@@ -83,6 +83,8 @@ _UPGRADES: tuple[tuple[str, ...], ...] = (
 
 _PAGE = 500
 _CHECKPOINT_WAIT_MS = 1000
+_MMAP_BYTES = 256 << 20
+_CACHE_KIB = 16 << 10
 # The writer lock (see the module docstring): a key in the lock file no wallet id hashes from
 # (0xFF never occurs in UTF-8).
 _WRITER_KEY = hashlib.sha256(b"\xffsqlite writer").digest()
@@ -195,6 +197,7 @@ class SqliteStore(Store):
                 # Durability comes from sync(): see the module docstring.
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA secure_delete = ON")
+                self._tune(conn)
                 self._wal = Path(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal")
                 self._migrate(conn)
         except BaseException:
@@ -220,6 +223,7 @@ class SqliteStore(Store):
                     check_same_thread=False,
                 )
                 try:
+                    self._tune(conn)
                     self._version = self._refuse_newer(conn)
                     if self._version == 0:
                         raise StorageError(
@@ -233,6 +237,13 @@ class SqliteStore(Store):
                 raise StorageError(f"{exc}; {_READ_ONLY_ADVICE}") from exc
             raise
         return conn
+
+    @staticmethod
+    def _tune(conn: sqlite3.Connection) -> None:
+        # Reads through a memory map (no system call per page) and a larger page cache: a
+        # lookup in a store of 100,000 wallets then costs little more than in one of 100.
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES:d}")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB:d}")
 
     def _refuse_newer(self, conn: sqlite3.Connection) -> int:
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]
