@@ -53,7 +53,7 @@ from walletbackup.stores.base import AuditEntry, check_paging, utc
 from walletbackup.stores.locking import wallet_key
 
 #: A segment takes no more appends once it holds this many bytes.
-SEGMENT_BYTES = 1 << 20
+SEGMENT_BYTES = 4 << 20
 #: The largest record the log takes.
 MAX_RECORD = 1 << 20
 
@@ -332,7 +332,7 @@ class _Segments:
     records costs the same however many segments the log has. A segment pruned since it was
     opened (deleted, or replaced: another inode) is opened again, or found gone."""
 
-    KEPT = 64
+    KEPT = 32
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
