@@ -23,7 +23,7 @@ WALLETS = ["wallet-a", "wallet-b"]
 
 
 def old_documents() -> dict[str, bytes]:
-    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro&immutable=1", uri=True)
     try:
         return {w: bytes(d) for w, d in conn.execute("SELECT wallet_id, document FROM documents")}
     finally:
@@ -33,7 +33,7 @@ def old_documents() -> dict[str, bytes]:
 def old_records(scheme: str) -> list[bytes]:
     if scheme == "file":
         return [record for record, _, _ in filelog.legacy_records(OLD / "store" / "audit.log")]
-    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro&immutable=1", uri=True)
     try:
         return [bytes(r) for (r,) in conn.execute("SELECT record FROM audit ORDER BY seq")]
     finally:
@@ -59,7 +59,7 @@ def scheme(request: pytest.FixtureRequest) -> str:
 
 def test_the_fixture_is_what_the_old_code_wrote() -> None:
     assert (OLD / "store" / "FORMAT").read_bytes() == b"1\n"
-    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{OLD / 'backups.db'}?mode=ro&immutable=1", uri=True)
     try:
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)
     finally:
