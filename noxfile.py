@@ -119,6 +119,8 @@ def all_together(session: nox.Session) -> None:
 DOCS_TOOLS = ["sphinx>=8", "myst-parser>=4"]
 # Peers the start-up benchmark compares against: CLIs built on entry-point plugins.
 BENCH_PEERS = ["keyring>=25", "llm>=0.19"]
+# bench_stores.py draws its curves (docs/images/store-curves.png) with it: bench-only.
+BENCH_TOOLS = ["matplotlib>=3.8"]
 
 
 @nox.session
@@ -141,6 +143,8 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark in bench/, with every plugin installed (cold start loads them all)."""
-    session.install("./core", *(f"./plugins/{name}" for name in PLUGINS), *BENCH_PEERS)
+    session.install(
+        "./core", *(f"./plugins/{name}" for name in PLUGINS), *BENCH_PEERS, *BENCH_TOOLS
+    )
     for script in sorted(ROOT.glob("bench/bench_*.py")):
         session.run("python", str(script.relative_to(ROOT)))

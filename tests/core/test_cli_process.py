@@ -25,6 +25,7 @@ COMMANDS = [
     "kms-info",
     "methods",
     "new-plugin",
+    "prune-audit",
     "recover",
     "remove-method",
     "retire-kms",

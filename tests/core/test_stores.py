@@ -6,10 +6,12 @@ lock time-outs, long listings and the URLs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from walletbackup.stores import (
 )
 
 Opener = Callable[..., Store]
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CLASSES: dict[str, Callable[..., Store]] = {
     "sqlite": SqliteStore,
     "file": FileStore,
@@ -75,19 +78,25 @@ class TestContract:
         for wallet_id in reversed(ids):
             store.save(wallet_id, wallet_id.encode())
         records = [b'{"n":%d}' % n for n in range(1100)]
-        for record in records:
-            store.append_audit(record)
+        for number, record in enumerate(records):
+            store.append_audit(record, wallet_id=ids[number % 2], at=AT)
         assert list(store.wallets()) == ids
-        assert list(store.audit_records()) == records
+        assert [e.record for e in store.audit_records()] == records
+        assert [e.record for e in store.audit_records(ids[1])] == records[1::2]
 
     def test_another_handle_sees_the_data(self, opener: Opener) -> None:
         first = opener()
         first.save("wallet-1", b"doc")
-        first.append_audit(b"record")
+        first.append_audit(b"record", wallet_id="wallet-1", at=AT)
         second = opener()
         assert second.load("wallet-1") == b"doc"
         assert list(second.wallets()) == ["wallet-1"]
-        assert list(second.audit_records()) == [b"record"]
+        assert [e.record for e in second.audit_records("wallet-1")] == [b"record"]
+        second.append_audit(b"second", wallet_id="wallet-1", at=AT)
+        first.append_audit(b"third", wallet_id="wallet-1", at=AT)
+        entries = list(first.audit_records("wallet-1"))
+        assert [e.record for e in entries] == [b"record", b"second", b"third"]
+        assert [e.seq for e in entries] == sorted({e.seq for e in entries})
 
     @pytest.mark.parametrize("wallet_id", ["", "lone \ud800 surrogate"])
     def test_invalid_wallet_id(self, store: Store, wallet_id: str) -> None:
@@ -190,7 +199,7 @@ class TestUrls:
         store.close()
         assert isinstance(store, FileStore)
         assert store.path == tmp_path / "dir"
-        assert (tmp_path / "dir" / "FORMAT").read_bytes() == b"1\n"
+        assert (tmp_path / "dir" / "FORMAT").read_bytes() == b"2\n"
 
     def test_file_relative(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(tmp_path)
@@ -297,14 +306,25 @@ class TestPermissions:
         store = FileStore(f"file://{tmp_path / 'new' / 'store'}")
         try:
             store.save("w", b"doc")
-            store.append_audit(b"record")
+            store.append_audit(b"record", wallet_id="w", at=AT)
             with store.lock("w"):
                 pass
         finally:
             store.close()
         directory = tmp_path / "new" / "store"
-        assert self.mode(directory) == 0o700
-        files = sorted(directory.iterdir())
-        assert len(files) == 4  # FORMAT, LOCK, audit.log, one wallet
-        for path in files:
-            assert self.mode(path) == 0o600, path.name
+        made = sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*"))
+        wallet = hashlib.sha256(b"w").hexdigest()
+        assert made == sorted(
+            [
+                "FORMAT",
+                "LOCK",
+                "audit",
+                "audit/0000000001.seg",
+                "audit/CURRENT",
+                "audit/wallets",
+                f"audit/wallets/{wallet}.idx",
+                f"{wallet}.wbdoc",
+            ]
+        )
+        for path in [directory, *directory.rglob("*")]:
+            assert self.mode(path) == (0o700 if path.is_dir() else 0o600), path

@@ -19,6 +19,7 @@ from walletbackup.stores import FileStore, SqliteStore, Store
 # Every child opens the store named by argv[1] with the lock timeout argv[2].
 PRELUDE = """
 import hashlib, sys, time
+from datetime import UTC, datetime
 from walletbackup.errors import StorageError
 from walletbackup.stores import FileStore, SqliteStore
 store = {"sqlite": SqliteStore, "file": FileStore}[sys.argv[1].partition(":")[0]](
@@ -57,7 +58,7 @@ while True:
     head = b"gen:%d|" % generation
     body = hashlib.shake_256(head).digest(1 + generation * 7919 % 70000)
     store.save("w", head + body + hashlib.sha256(head + body).digest())
-    store.append_audit(b"gen:%d" % generation)
+    store.append_audit(b"gen:%d" % generation, wallet_id="w", at=datetime.now(UTC))
     if generation == first + 1:
         print("saved", flush=True)
 """
@@ -195,7 +196,8 @@ def test_save_survives_sigkill_at_random_moments(
         assert saved > generation  # at least the save the child reported
         # Temp files a killed file-store save left (about half the kills do) confuse nothing.
         assert list(store.wallets()) == ["w"]
-        records = list(store.audit_records())
+        records = [e.record for e in store.audit_records("w")]
+        assert records == [e.record for e in store.audit_records()]
         numbers = [int(record.removeprefix(b"gen:")) for record in records]
         assert numbers == sorted(set(numbers))
         assert numbers[-1] in (saved - 1, saved)  # killed before or after the audit append

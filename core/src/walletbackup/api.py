@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import audit, envelope
 from .audit import audited
@@ -408,9 +408,17 @@ class WalletBackup:
             custodian.forget(wallet_id)
             self.device.forget(location, wallet_id)
 
-    def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
-        """The audit events kept by the custodian, oldest first (optionally one wallet's)."""
-        return self._embedded().audit_log(wallet_id)
+    def audit_log(
+        self, wallet_id: str | None = None, *, after: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit events kept by the custodian, oldest first (optionally one wallet's), each
+        with its ``seq``: pass the last one's as ``after`` for the next page."""
+        return self._embedded().audit_log(wallet_id, after=after, limit=limit)
+
+    def prune_audit(self, before: datetime, *, archive: IO[bytes] | None = None) -> int:
+        """Remove the audit events recorded before ``before``, archived first in ``archive``
+        when given (:meth:`Custodian.prune_audit`); returns how many."""
+        return self._embedded().prune_audit(before, archive=archive)
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""

@@ -17,8 +17,9 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import IO, Any
 
 from . import canonical, envelope, health, plugins
 from .audit import audited
@@ -35,6 +36,7 @@ from .kms import KmsKeyMissing, KmsProvider
 from .protocol import Proposal, Released, RevisionView, WalletView
 from .state import MODES, Revision, WalletRecord, now
 from .stores import Store, open_store
+from .stores.base import utc
 
 log = logging.getLogger("walletbackup")
 
@@ -55,6 +57,7 @@ class Custodian:
         self.kms = kms if isinstance(kms, KmsProvider) else open_kms(kms)
         self.location = self.store.location
         self._held = threading.local()
+        self._read_only_said = False
 
     def __repr__(self) -> str:
         return f"<Custodian store={self.store!r} kms={self.kms!r}>"
@@ -66,12 +69,16 @@ class Custodian:
 
     @contextmanager
     def lock(self, wallet_id: str) -> Iterator[None]:
-        """Hold the wallet's store lock; re-entrant in one thread (the protocol calls nest)."""
+        """Hold the wallet's store lock; re-entrant in one thread (the protocol calls nest).
+
+        The outermost block is one store operation: what the store owes its writes (durability,
+        the scrub of replaced envelopes) is paid once, before the lock is released.
+        """
         held: set[str] = self._held.__dict__.setdefault("ids", set())
         if wallet_id in held:
             yield
             return
-        with self.store.lock(wallet_id):
+        with self.store.lock(wallet_id), self.store.operation():
             held.add(wallet_id)
             try:
                 yield
@@ -163,12 +170,15 @@ class Custodian:
             record = self._pending(wallet_id, revision)
             record.promote()
             self._save(record)
+            # Durable (and the replaced envelope scrubbed) before the device acts on it.
+            self.store.sync()
 
     def abandon(self, wallet_id: str, revision: int, detail: str) -> None:
         with self.lock(wallet_id):
             record = self._pending(wallet_id, revision)
             record.abandon(detail)
             self._save(record)
+            self.store.sync()
 
     def release(self, wallet_id: str, revision: int) -> Released:
         record = self._load(wallet_id)
@@ -191,10 +201,25 @@ class Custodian:
 
     def audit(self, event: dict[str, Any]) -> None:
         event = {k: (int(v) if isinstance(v, bool) else v) for k, v in event.items()}
-        try:
-            self.store.append_audit(canonical.dumps(event))
-        except WalletBackupError as exc:
-            log.warning("could not write the audit record: %s", exc)
+        event.setdefault("at", now())
+        wallet_id = event.get("wallet_id")
+        if self.store.read_only:
+            if not self._read_only_said:
+                self._read_only_said = True
+                log.warning(
+                    "the store %s is read-only: the audit records of this session cannot be "
+                    "kept in it",
+                    self.store.url,
+                )
+        else:
+            try:
+                self.store.append_audit(
+                    canonical.dumps(event),
+                    wallet_id=wallet_id if isinstance(wallet_id, str) else None,
+                    at=_event_time(event["at"]),
+                )
+            except WalletBackupError as exc:
+                log.warning("could not write the audit record: %s", exc)
         plugins.emit_audit(event)
 
     # --- operator side -----------------------------------------------------------------------
@@ -202,10 +227,41 @@ class Custodian:
     def wallets(self) -> list[str]:
         return list(self.store.wallets())
 
-    def audit_log(self, wallet_id: str | None = None) -> list[dict[str, Any]]:
-        """The audit events kept in the store, oldest first (optionally one wallet's)."""
-        events = (canonical.loads(record) for record in self.store.audit_records())
-        return [e for e in events if wallet_id is None or e.get("wallet_id") == wallet_id]
+    def audit_log(
+        self, wallet_id: str | None = None, *, after: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit events kept in the store, oldest first (optionally one wallet's).
+
+        Each event as it was recorded, plus ``seq``, its place in the log: pass the last one's
+        as ``after`` for the next page of at most ``limit`` events. One wallet's events cost
+        what they are, whatever else the log holds.
+        """
+        return [
+            {**canonical.loads(entry.record), "seq": entry.seq}
+            for entry in self.store.audit_records(wallet_id, after=after, limit=limit)
+        ]
+
+    def prune_audit(self, before: datetime, *, archive: IO[bytes] | None = None) -> int:
+        """Remove the audit events recorded before ``before``; return how many.
+
+        With ``archive``, each of them is first written there (one JSON object per line, as
+        :meth:`audit_log` gives it) and flushed to disk; only what was archived is removed.
+        Events that stay keep their ``seq``, so readers paging with ``after`` carry on.
+        """
+        before = utc(before)
+        if archive is None:
+            return self.store.prune_audit(before)
+        last = 0
+        for entry in self.store.audit_records():
+            if entry.at >= before:
+                continue
+            archive.write(canonical.dumps({**canonical.loads(entry.record), "seq": entry.seq}))
+            archive.write(b"\n")
+            last = entry.seq
+        archive.flush()
+        with suppress(OSError, ValueError):  # a file, not a pipe or a buffer: make it last
+            os.fsync(archive.fileno())
+        return self.store.prune_audit(before, through=last) if last else 0
 
     def rotate_kms_key(self) -> int:
         """Roll in a new KMS key version for new custodian envelopes; returns its number."""
@@ -391,6 +447,17 @@ def _wallet_view(record: WalletRecord) -> WalletView:
         None if record.pending is None else _view(record.pending),
         tuple(record.statuses),
     )
+
+
+def _event_time(at: object) -> datetime:
+    """An event's ``at`` as a datetime (now, when it is not an ISO 8601 time with a zone)."""
+    try:
+        parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        return datetime.now(UTC)
+    return parsed
 
 
 def _view(held: Revision) -> RevisionView:

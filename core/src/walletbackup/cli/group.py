@@ -13,6 +13,7 @@ import click
 
 from walletbackup.errors import WalletBackupError
 
+from .audit import COMMANDS as AUDIT_COMMANDS
 from .commands import COMMANDS as CHANGE_COMMANDS
 from .config import CONFIG_ENV, MODES, Globals
 from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
@@ -141,5 +142,11 @@ def new_plugin(name: str, directory: str | None) -> None:
     click.echo("then read its README.md: what to change next.")
 
 
-for _command in (*CHANGE_COMMANDS, *LISTING_COMMANDS, *HEALTH_COMMANDS, *OPERATOR_COMMANDS):
+for _command in (
+    *CHANGE_COMMANDS,
+    *LISTING_COMMANDS,
+    *HEALTH_COMMANDS,
+    *OPERATOR_COMMANDS,
+    *AUDIT_COMMANDS,
+):
     cli.add_command(_command)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from walletbackup.errors import MethodUnavailable, StorageError
-from walletbackup.stores.base import Store
+from walletbackup.stores.base import AuditEntry, Store
 from walletbackup.stores.file import FileStore
 from walletbackup.stores.memory import MemoryStore
 from walletbackup.stores.sqlite import SqliteStore
@@ -42,4 +42,12 @@ def open_store(url: str) -> Store:
     return store(url)
 
 
-__all__ = ["CORE_STORES", "FileStore", "MemoryStore", "SqliteStore", "Store", "open_store"]
+__all__ = [
+    "CORE_STORES",
+    "AuditEntry",
+    "FileStore",
+    "MemoryStore",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]

@@ -14,12 +14,14 @@ provide a ``store_factory`` fixture: a callable that returns a *fresh, empty* st
             names = itertools.count()
             return lambda: MyStore(f"mystore:///{tmp_path}/{next(names)}")
 
-The kit closes every store it gets. Set ``shared_by_url = True`` when another instance made from
-the same URL (``type(store)(store.url)``) sees the same wallets, audit log and locks, as for any
-store that outlives its instance; list in ``url_secrets`` the parts of the URL that ``repr``
-must hide (a database password). The kit waits for locks with generous bounds and asserts on no
-timing beyond them, so it passes on a slow machine; it cannot check a lock's own timeout, which
-the store's own tests should.
+The kit closes every store it gets. It checks what the core relies on, the audit log's index
+by wallet, paging and pruning included, but not cost: time one wallet's history in a store with
+many records yourself (bench/ shows how the core's stores do it). Set ``shared_by_url = True``
+when another instance made from the same URL (``type(store)(store.url)``) sees the same wallets,
+audit log and locks, as for any store that outlives its instance; list in ``url_secrets`` the
+parts of the URL that ``repr`` must hide (a database password). The kit waits for locks with
+generous bounds and asserts on no timing beyond them, so it passes on a slow machine; it cannot
+check a lock's own timeout, which the store's own tests should.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
 
-from walletbackup.stores.base import Store
+from walletbackup.errors import StorageError
+from walletbackup.stores.base import AuditEntry, Store
 from walletbackup.testing._kit import collect_opt_ins, secret_forms
 
 StoreFactory = Callable[[], Store]
@@ -53,6 +57,9 @@ WALLET_IDS = (
 BLOCKED_WAIT = 0.2
 #: Generous bound on anything that must happen: a lock handed over, a thread finishing.
 DONE_WAIT = 60.0
+
+#: The time the kit's audit records are made at (microseconds on purpose: stores keep them).
+AUDIT_TIME = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 #: Tests that run only when the class attribute named here is set (not None, not False).
 _OPT_IN = {"test_same_url_shares_wallets_audit_and_locks": "shared_by_url"}
@@ -133,9 +140,10 @@ class StoreConformance:
         document = bytes(range(256)) * 4
         record = bytes(range(255, -1, -1))
         store.save("wallet-1", document)
-        store.append_audit(record)
+        store.append_audit(record, wallet_id="wallet-1", at=AUDIT_TIME)
         assert store.load("wallet-1") == document
-        assert list(store.audit_records()) == [record]
+        assert [e.record for e in store.audit_records()] == [record]
+        assert [e.record for e in store.audit_records("wallet-1")] == [record]
 
     def test_large_documents(self, store: Store) -> None:
         first = os.urandom(self.large_document_size)
@@ -145,17 +153,117 @@ class StoreConformance:
         store.save("wallet-1", second)
         assert store.load("wallet-1") == second
 
+    # --- operations ---------------------------------------------------------------------
+
+    def test_operation_groups_writes_without_hiding_them(self, store: Store) -> None:
+        with store.operation():
+            store.save("wallet-1", b"one")
+            assert store.load("wallet-1") == b"one"
+            with store.operation():  # re-entrant
+                store.save("wallet-1", b"two")
+                store.append_audit(b"inside", wallet_id="wallet-1", at=AUDIT_TIME)
+            assert store.load("wallet-1") == b"two"
+            store.sync()
+            store.save("wallet-2", b"three")
+        assert store.load("wallet-1") == b"two"
+        assert store.load("wallet-2") == b"three"
+        assert [e.record for e in store.audit_records("wallet-1")] == [b"inside"]
+        with pytest.raises(_Raised):
+            _save_then_raise(store, "wallet-1", b"four")
+        assert store.load("wallet-1") == b"four"  # not a transaction: what was written stays
+        store.sync()  # outside an operation: nothing owed, harmless
+
     # --- audit --------------------------------------------------------------------------
 
     def test_audit_records_keep_their_order(self, store: Store) -> None:
         records = [b'{"n":%d}' % number for number in range(50)]
+        seqs = []
         for number, record in enumerate(records):
-            store.append_audit(record)
+            seqs.append(store.append_audit(record, wallet_id=None, at=AUDIT_TIME))
             store.save(f"wallet-{number % 3}", record)  # documents do not touch the audit log
         store.delete("wallet-0")
-        assert list(store.audit_records()) == records
-        store.append_audit(b"one more")
-        assert list(store.audit_records()) == [*records, b"one more"]
+        entries = list(store.audit_records())
+        assert [e.record for e in entries] == records
+        assert [e.seq for e in entries] == seqs, "append_audit must return the record's seq"
+        assert seqs == sorted(set(seqs)), "seqs must increase"
+        store.append_audit(b"one more", wallet_id=None, at=AUDIT_TIME)
+        assert [e.record for e in store.audit_records()] == [*records, b"one more"]
+
+    def test_audit_records_by_wallet(self, store: Store) -> None:
+        later = AUDIT_TIME + timedelta(days=1, microseconds=1)
+        made = [
+            AuditEntry(
+                store.append_audit(b"r%d" % n, wallet_id=wallet_id, at=at),
+                at,
+                wallet_id,
+                b"r%d" % n,
+            )
+            for n, (wallet_id, at) in enumerate(
+                [
+                    ("wallet-a", AUDIT_TIME),
+                    ("wallet-b", later),
+                    (None, AUDIT_TIME),
+                    ("wallet-a", later),
+                    ("é", AUDIT_TIME),
+                    ("wallet-b", AUDIT_TIME),
+                ]
+            )
+        ]
+        assert list(store.audit_records()) == made
+        for wallet_id in ("wallet-a", "wallet-b", "é"):
+            assert list(store.audit_records(wallet_id)) == [
+                e for e in made if e.wallet_id == wallet_id
+            ]
+        assert list(store.audit_records("wallet-c")) == []
+        assert all(e.at.utcoffset() == timedelta(0) for e in store.audit_records())
+
+    def test_audit_time_must_have_a_zone(self, store: Store) -> None:
+        with pytest.raises(StorageError, match="timezone"):
+            store.append_audit(b"r", wallet_id="wallet-1", at=datetime(2026, 3, 1, 12, 30))
+        assert list(store.audit_records()) == []
+
+    def test_audit_paging(self, store: Store) -> None:
+        for n in range(10):
+            store.append_audit(b"w%d" % n, wallet_id="wallet-1", at=AUDIT_TIME)
+            store.append_audit(b"x%d" % n, wallet_id="wallet-2", at=AUDIT_TIME)
+        for wallet_id, total in (("wallet-1", 10), (None, 20)):
+            pages, after = [], 0
+            while page := list(store.audit_records(wallet_id, after=after, limit=3)):
+                assert len(page) <= 3
+                pages.append(page)
+                after = page[-1].seq
+            assert [len(page) for page in pages] == [3] * (total // 3) + [total % 3]
+            assert [e for page in pages for e in page] == list(store.audit_records(wallet_id))
+        everything = list(store.audit_records())
+        assert list(store.audit_records(after=everything[-1].seq)) == []
+        assert list(store.audit_records("wallet-1", limit=0)) == []
+        middle = everything[9].seq
+        assert list(store.audit_records(after=middle)) == everything[10:]
+        assert [e.record for e in store.audit_records("wallet-2", after=middle, limit=2)] == [
+            e.record for e in everything[10:] if e.wallet_id == "wallet-2"
+        ][:2]
+
+    def test_prune_audit(self, store: Store) -> None:
+        times = [AUDIT_TIME + timedelta(hours=n) for n in range(8)]
+        made = [
+            store.append_audit(b"r%d" % n, wallet_id=f"wallet-{n % 2}", at=at)
+            for n, at in enumerate(times)
+        ]
+        reader = store.audit_records(limit=2)
+        first_page = list(reader)
+        assert store.prune_audit(times[3]) == 3
+        assert [e.seq for e in store.audit_records()] == made[3:], "pruning renumbered records"
+        assert [e.record for e in store.audit_records("wallet-1")] == [b"r3", b"r5", b"r7"]
+        # A reader paging from before the prune carries on with what is left.
+        assert [e.record for e in store.audit_records(after=first_page[-1].seq)] == [
+            b"r%d" % n for n in range(3, 8)
+        ]
+        assert store.prune_audit(times[6], through=made[4]) == 2
+        assert [e.record for e in store.audit_records()] == [b"r5", b"r6", b"r7"]
+        assert store.prune_audit(times[0]) == 0
+        later = store.append_audit(b"r8", wallet_id="wallet-0", at=times[0])
+        assert later > made[-1], "a seq was reused after pruning"
+        assert [e.record for e in store.audit_records("wallet-0")] == [b"r6", b"r8"]
 
     # --- locks --------------------------------------------------------------------------
 
@@ -176,11 +284,16 @@ class StoreConformance:
 
     def test_same_url_shares_wallets_audit_and_locks(self, store: Store) -> None:
         store.save("wallet-1", b"document one")
-        store.append_audit(b"record one")
+        store.append_audit(b"record one", wallet_id="wallet-1", at=AUDIT_TIME)
         other = type(store)(store.url)
         try:
             assert other.load("wallet-1") == b"document one"
-            assert list(other.audit_records()) == [b"record one"]
+            assert [e.record for e in other.audit_records("wallet-1")] == [b"record one"]
+            other.append_audit(b"record two", wallet_id="wallet-1", at=AUDIT_TIME)
+            assert [e.record for e in store.audit_records("wallet-1")] == [
+                b"record one",
+                b"record two",
+            ]
             other.save("wallet-2", b"document two")
             assert store.load("wallet-2") == b"document two"
             assert list(store.wallets()) == ["wallet-1", "wallet-2"]
@@ -203,7 +316,7 @@ class StoreConformance:
         document = os.urandom(32)
         record = os.urandom(32)
         store.save("wallet-1", document)
-        store.append_audit(record)
+        store.append_audit(record, wallet_id="wallet-1", at=AUDIT_TIME)
         shown = f"{store!r}\n{store}"
         secrets: list[bytes | str] = [document, record, *self.url_secrets]
         for secret in secrets:
@@ -212,7 +325,13 @@ class StoreConformance:
 
 
 class _Raised(Exception):
-    """Raised inside a lock's block by the kit."""
+    """Raised inside a lock's or an operation's block by the kit."""
+
+
+def _save_then_raise(store: Store, wallet_id: str, document: bytes) -> None:
+    with store.operation():
+        store.save(wallet_id, document)
+        raise _Raised
 
 
 class _Contender:
@@ -241,4 +360,4 @@ class _Contender:
         assert self.entered.is_set()
 
 
-__all__ = ["StoreConformance", "StoreFactory"]
+__all__ = ["AUDIT_TIME", "StoreConformance", "StoreFactory"]
