@@ -9,6 +9,8 @@ disk's error rather than "interrupted before the backup was verified".
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +52,10 @@ class FillingStore(SqliteStore):
             self.fail_after_writing = False
             raise StorageError(f"SQLite database {self.path}: {FULL}")
 
-    def append_audit(self, record: bytes) -> None:
+    def append_audit(self, record: bytes, **where: Any) -> int:
         if self.writes_left is not None and self.writes_left <= 0:
             raise StorageError(f"SQLite database {self.path}: {FULL}")
-        super().append_audit(record)
+        return super().append_audit(record, **where)
 
 
 class Device:

@@ -7,6 +7,8 @@ byte for byte the same afterwards.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import shutil
 import sqlite3
@@ -131,9 +133,9 @@ def test_a_read_only_file_that_is_no_store_is_refused(where: Path) -> None:
     conn.close()
     (where / "dir").mkdir()
     with read_only(where):
-        with pytest.raises(StorageError, match="holds no walletbackup store"):
+        with pytest.raises(StorageError, match="not a walletbackup store|holds no walletbackup store"):
             SqliteStore(f"sqlite://{where / 'other.db'}")
-        with pytest.raises(StorageError, match="holds no walletbackup store"):
+        with pytest.raises(StorageError, match="not a walletbackup store|holds no walletbackup store"):
             FileStore(f"file://{where / 'dir'}")
 
 
@@ -157,7 +159,7 @@ def test_the_cli_reads_a_read_only_store(scheme: str, where: Path, tmp_path: Pat
     shares = share_args(tmp_path)
     made = walletbackup(
         tmp_path, *store, "backup", "w", "--method", "examplepassphrase", *shares,
-        input=f"{PASSPHRASE}\n{PASSPHRASE}\n",
+        "--options-stdin", input=json.dumps({"passphrase": PASSPHRASE}),
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     before = snapshot(where)
@@ -166,18 +168,24 @@ def test_the_cli_reads_a_read_only_store(scheme: str, where: Path, tmp_path: Pat
         assert (listed.returncode, listed.stdout, listed.stderr) == (0, "w\n", "")
         status = walletbackup(tmp_path, *store, "status", "w", "--json")
         assert status.returncode == 0, status.stderr
-        verified = walletbackup(tmp_path, *store, "verify", "w", input=f"{PASSPHRASE}\n")
+        verified = walletbackup(
+            tmp_path, *store, "verify", "w", "--options-stdin",
+            input=json.dumps({"passphrase": PASSPHRASE}),
+        )
         assert verified.returncode == 0, verified.stderr
         warnings = [line for line in verified.stderr.splitlines() if "warning" in line]
         assert len(warnings) == 1 and "read-only" in warnings[0], verified.stderr
         recovered = walletbackup(
-            tmp_path, *store, "recover", "w", "--stdout", input=f"{PASSPHRASE}\n"
+            tmp_path, *store, "recover", "w", "--stdout", "--options-stdin",
+            input=json.dumps({"passphrase": PASSPHRASE}),
         )
         assert recovered.returncode == 0, recovered.stderr
         assert CLIENT.hex() in recovered.stdout
         changed = walletbackup(
-            tmp_path, *store, "add-method", "w", "examplepassphrase",
-            input=f"{PASSPHRASE}\nnew-passphrase-42\nnew-passphrase-42\n",
+            tmp_path, *store, "add-method", "w", "examplepassphrase", "--options-stdin",
+            input=json.dumps(
+                {"passphrase": "new-passphrase-42", "unlock_with": {"passphrase": PASSPHRASE}}
+            ),
         )  # fmt: skip
         assert changed.returncode == 8, changed.stderr  # StorageError
         assert "read-only" in changed.stderr

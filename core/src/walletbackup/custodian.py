@@ -194,6 +194,8 @@ class Custodian:
         )
 
     def record_verified(self, wallet_id: str, revision: int, stanza_id: str) -> None:
+        if self.store.read_only:
+            return  # a copy on read-only media: the audit warning already says nothing is kept
         with self.lock(wallet_id):
             record = self._load(wallet_id)
             if record is not None and record.record_verified(revision, stanza_id):
