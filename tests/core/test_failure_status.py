@@ -9,10 +9,9 @@ disk's error rather than "interrupted before the backup was verified".
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import quick_methods

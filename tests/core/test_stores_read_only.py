@@ -8,7 +8,6 @@ byte for byte the same afterwards.
 from __future__ import annotations
 
 import json
-
 import logging
 import shutil
 import sqlite3
@@ -133,9 +132,9 @@ def test_a_read_only_file_that_is_no_store_is_refused(where: Path) -> None:
     conn.close()
     (where / "dir").mkdir()
     with read_only(where):
-        with pytest.raises(StorageError, match="not a walletbackup store|holds no walletbackup store"):
+        with pytest.raises(StorageError, match=r"(not a|holds no) walletbackup store"):
             SqliteStore(f"sqlite://{where / 'other.db'}")
-        with pytest.raises(StorageError, match="not a walletbackup store|holds no walletbackup store"):
+        with pytest.raises(StorageError, match=r"(not a|holds no) walletbackup store"):
             FileStore(f"file://{where / 'dir'}")
 
 
@@ -169,14 +168,23 @@ def test_the_cli_reads_a_read_only_store(scheme: str, where: Path, tmp_path: Pat
         status = walletbackup(tmp_path, *store, "status", "w", "--json")
         assert status.returncode == 0, status.stderr
         verified = walletbackup(
-            tmp_path, *store, "verify", "w", "--options-stdin",
+            tmp_path,
+            *store,
+            "verify",
+            "w",
+            "--options-stdin",
             input=json.dumps({"passphrase": PASSPHRASE}),
         )
         assert verified.returncode == 0, verified.stderr
         warnings = [line for line in verified.stderr.splitlines() if "warning" in line]
         assert len(warnings) == 1 and "read-only" in warnings[0], verified.stderr
         recovered = walletbackup(
-            tmp_path, *store, "recover", "w", "--stdout", "--options-stdin",
+            tmp_path,
+            *store,
+            "recover",
+            "w",
+            "--stdout",
+            "--options-stdin",
             input=json.dumps({"passphrase": PASSPHRASE}),
         )
         assert recovered.returncode == 0, recovered.stderr
