@@ -236,7 +236,7 @@ def test_rewrap_custodian_reports_a_wallet_that_fails_and_goes_on(run: Cli) -> N
 def run_audit(run: Cli) -> list[dict[str, Any]]:
     store = SqliteStore(run.store)
     try:
-        return [json.loads(record) for record in store.audit_records()]
+        return [json.loads(entry.record) for entry in store.audit_records()]
     finally:
         store.close()
 
