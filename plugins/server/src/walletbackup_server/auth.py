@@ -83,13 +83,19 @@ class Tenants:
 
     def add_tenant(self, name: str) -> tuple[Issued, Issued]:
         """Create tenant ``name``; return its backend key and custodian credential."""
-        name = check_tenant_id(name)
-        key = f"tenant/{name}"
+        key = f"tenant/{check_tenant_id(name)}"
         with self.state.lock(key):
             if self.state.load(key) is not None:
                 raise PolicyViolation(f"tenant {name!r} exists already")
-            self.state.save(key, {"id": name, "created_at": _text(_now()), "credentials": []})
-            return self.add_credential(name, "backend"), self.add_credential(name, "custodian")
+            document: dict[str, Any] = {
+                "id": name,
+                "created_at": _text(_now()),
+                "credentials": [],
+            }
+            backend = self._issue_credential(document, "backend")
+            custodian = self._issue_credential(document, "custodian")
+            self.state.save(key, document)
+            return backend, custodian
 
     def add_credential(self, tenant: str, role: str) -> Issued:
         """A new backend key or custodian credential for ``tenant``."""
@@ -98,22 +104,31 @@ class Tenants:
         key = f"tenant/{check_tenant_id(tenant)}"
         with self.state.lock(key):
             document = self._tenant(tenant)
-            issued = _issue(role)
-            hashed = digest(issued.secret)
-            self.state.save(
-                f"credential/{hashed}",
-                {"tenant": tenant, "role": role, "id": issued.credential_id},
-            )
-            document["credentials"].append(
-                {
-                    "id": issued.credential_id,
-                    "role": role,
-                    "sha256": hashed,
-                    "created_at": _text(_now()),
-                }
-            )
+            issued = self._issue_credential(document, role)
             self.state.save(key, document)
             return issued
+
+    def _issue_credential(self, tenant: dict[str, Any], role: str) -> Issued:
+        """Make a credential, save its document, list it in ``tenant`` (saved by the caller).
+
+        The credential's document is written first: a crash in between leaves a credential
+        nobody ever saw, never a listed one that does not work.
+        """
+        issued = _issue(role)
+        hashed = digest(issued.secret)
+        self.state.save(
+            f"credential/{hashed}",
+            {"tenant": tenant["id"], "role": role, "id": issued.credential_id},
+        )
+        tenant["credentials"].append(
+            {
+                "id": issued.credential_id,
+                "role": role,
+                "sha256": hashed,
+                "created_at": _text(_now()),
+            }
+        )
+        return issued
 
     def revoke_credential(self, tenant: str, credential_id: str) -> None:
         """Revoke one backend key or custodian credential by its public id."""

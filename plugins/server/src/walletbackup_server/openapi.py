@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from walletbackup.protocol import PROTOCOL_VERSION, Proposal, Released, RevisionView, WalletView
+from walletbackup.protocol import PROTOCOL_VERSION, Proposal, Released, WalletView
 
 from .auth import MAX_TTL, MIN_TTL
 from .errors import CODES

@@ -88,7 +88,7 @@ def default_state_url(store_url: str) -> str:
         # memory: alone is private to its instance; so is the state beside it.
         return f"memory:{location}-server" if location else "memory:"
     if scheme.startswith("postgres"):
-        base, question, query = store_url.partition("?")
+        base, _, query = store_url.partition("?")
         params = [p for p in query.split("&") if p and not p.startswith("namespace=")]
         params.append("namespace=walletbackup_server")
         return f"{base}?{'&'.join(params)}"

@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from walletbackup import protocol
+from walletbackup_server import keys, wire
+from walletbackup_server.errors import ApiError
+from walletbackup_server.service import service
 
-from .. import keys, wire
-from ..errors import ApiError
-from ..service import service
 from .wallets import MAX_KEY_BYTES
 
 

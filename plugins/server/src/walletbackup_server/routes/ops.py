@@ -10,9 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from walletbackup.errors import WalletBackupError
-
-from ..service import service
-from ..state import PROBE_KEY
+from walletbackup_server.service import service
+from walletbackup_server.state import PROBE_KEY
 
 
 async def healthz(request: Request) -> Response:

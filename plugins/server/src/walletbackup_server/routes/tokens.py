@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import auth
-from ..errors import malformed
-from ..service import service
-from ..wire import read_json
+from walletbackup_server import auth
+from walletbackup_server.errors import malformed
+from walletbackup_server.service import service
+from walletbackup_server.wire import read_json
 
 
 async def mint_token(request: Request) -> Response:

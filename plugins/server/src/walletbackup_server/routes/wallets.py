@@ -17,11 +17,10 @@ from starlette.routing import Route
 from walletbackup import protocol
 from walletbackup.errors import MalformedBackup
 from walletbackup.protocol import Proposal
-
-from .. import checks, keys, wire
-from ..auth import Principal
-from ..errors import ApiError, malformed
-from ..service import Service, service
+from walletbackup_server import checks, keys, wire
+from walletbackup_server.auth import Principal
+from walletbackup_server.errors import ApiError, malformed
+from walletbackup_server.service import Service, service
 
 #: The envelope format's bound on a wallet id, which the internal key must also meet.
 MAX_KEY_BYTES = 128

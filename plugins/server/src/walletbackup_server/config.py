@@ -1,0 +1,89 @@
+"""Where ``walletbackup serve`` and ``walletbackup server ...`` take their settings from.
+
+The command line, else the config file (``--config FILE``, TOML with the keys ``listen``,
+``store``, ``kms``, ``state`` and ``token_ttl_seconds``), else the embedded default: SQLite and
+a local key file in the user data directory, the server's own documents beside the store
+(:func:`walletbackup_server.state.default_state_url`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .settings import DEFAULT_TOKEN_TTL, Settings
+from .state import default_state_url
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+class ConfigError(click.ClickException):
+    """A config file or option that does not make sense: a usage error (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = DEFAULT_LISTEN
+    store: str = "sqlite:"
+    kms: str = "local:"
+    state: str | None = None
+    token_ttl_seconds: int = DEFAULT_TOKEN_TTL
+
+    def state_url(self) -> str:
+        return self.state or default_state_url(self.store)
+
+    def settings(self) -> Settings:
+        return Settings(token_ttl_seconds=self.token_ttl_seconds)
+
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
+def load(path: str | None, **given: str | None) -> ServerConfig:
+    """The settings: ``given`` (options not ``None``) over the file at ``path`` over defaults."""
+    config = ServerConfig() if path is None else _from_file(Path(path))
+    return replace(config, **{key: value for key, value in given.items() if value is not None})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; port 0: any free port)."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not {text!r}")
+    return host, int(port)
+
+
+def _from_file(path: Path) -> ServerConfig:
+    try:
+        data = path.read_bytes()[: MAX_CONFIG_BYTES + 1]
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known = {f.name: f.type for f in fields(ServerConfig)}
+    unknown = sorted(set(document) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; known keys: "
+            f"{', '.join(known)}"
+        )
+    for key, value in document.items():
+        expected = int if key == "token_ttl_seconds" else str
+        if type(value) is not expected or value == "":
+            raise ConfigError(f"config file {path}: {key} must be a non-empty {expected.__name__}")
+    return ServerConfig(**document)
+
+
+__all__ = ["DEFAULT_LISTEN", "ConfigError", "ServerConfig", "load", "parse_listen"]
