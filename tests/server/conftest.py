@@ -65,4 +65,3 @@ def world(tmp_path: Path) -> Iterator[World]:
         with serving(app) as url, httpx.Client(base_url=url) as client:
             yield World(custodian, state, tenants, client, app, creds)
         custodian.close()
-
