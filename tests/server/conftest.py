@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from starlette.applications import Starlette
 import httpx
-
+import pytest
 import quick_methods
 from server_thread import serving
+from starlette.applications import Starlette
+
 from walletbackup import Custodian
 from walletbackup.stores import MemoryStore
 from walletbackup_server import ServerState, Settings, Tenants, create_app

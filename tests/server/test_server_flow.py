@@ -6,6 +6,7 @@ import os
 
 from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+
 from walletbackup import WalletBackup, protocol
 from walletbackup.protocol import Released
 

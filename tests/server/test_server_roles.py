@@ -13,9 +13,9 @@ import os
 import re
 
 import pytest
-
 from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+
 from walletbackup import WalletBackup, protocol
 from walletbackup.protocol import Proposal
 from walletbackup.state import StanzaRef
