@@ -220,8 +220,9 @@ def test_a_minted_token_works_until_it_expires(world):
 
 @pytest.mark.parametrize(
     "body",
-    [{"user": "a/b"}, {"user": ""}, {"user": "x", "ttl_seconds": 59}, {"user": "x", "ttl_seconds": 86_401},
-     {"user": "x", "ttl_seconds": True}, {"user": "x", "extra": 1}, [], "x"],
+    [{"user": "a/b"}, {"user": ""}, {"user": "x", "ttl_seconds": 59},
+     {"user": "x", "ttl_seconds": 86_401}, {"user": "x", "ttl_seconds": True},
+     {"user": "x", "extra": 1}, [], "x"],
 )  # fmt: skip
 def test_token_requests_that_are_refused(world, body):
     answer = world.client.post("/v1/tokens", json=body, headers=bearer(world.creds["backend"]))
