@@ -49,7 +49,8 @@ class ServerConfig:
 def load(path: str | None, **given: str | None) -> ServerConfig:
     """The settings: ``given`` (options not ``None``) over the file at ``path`` over defaults."""
     config = ServerConfig() if path is None else _from_file(Path(path))
-    return replace(config, **{key: value for key, value in given.items() if value is not None})
+    chosen: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
+    return replace(config, **chosen)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
