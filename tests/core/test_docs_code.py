@@ -49,6 +49,8 @@ NOT_RUN = {
     ("docs/plugins.md", "plugin package"): 1,
     # A USB security key's PIN and touch on the terminal, and a browser's passkey prompt.
     ("docs/methods/passkey.md", "needs a person"): 1,
+    # The device side of docs/server.md: it needs a running service and a user token.
+    ("docs/server.md", "needs the service"): 1,
 }
 
 #: Languages that would hide a Python block from the runner: spell it ```python.
