@@ -11,6 +11,9 @@ from walletbackup.testing import StoreConformance, StoreFactory
 from walletbackup_postgres import PostgresStore
 
 
+_NAMESPACES = itertools.count()
+
+
 class TestPostgresStore(StoreConformance):
     shared_by_url = True
 
@@ -20,7 +23,6 @@ class TestPostgresStore(StoreConformance):
         self.url_secrets = (postgres_cluster.password,)
 
     @pytest.fixture
-    def store_factory(self, database_url: str) -> StoreFactory:
-        # A fresh namespace per store: a fresh, empty store in the test's own database.
-        numbers = itertools.count()
-        return lambda: PostgresStore(f"{database_url}?namespace=kit_{next(numbers)}")
+    def store_factory(self, postgres_cluster: PostgresCluster) -> StoreFactory:
+        # A fresh namespace per store is a fresh, empty store (cheaper than a new database).
+        return lambda: PostgresStore(postgres_cluster.url(namespace=f"kit_{next(_NAMESPACES)}"))

@@ -24,6 +24,14 @@ _ADVICE = (
     ("53", "the server is out of resources (disk, memory or connections)"),
     ("40", "the transaction was cancelled by a conflict; retry"),
 )
+# A failed connection carries no SQLSTATE in psycopg, only the server's text: what it says.
+_CONNECT_ADVICE = (
+    ("authentication failed", "28000"),
+    ("no pg_hba.conf entry", "28000"),
+    ("FATAL:  role", "28000"),
+    ("FATAL:  database", "3D000"),
+    ("the database system is", "57P03"),
+)
 _UNREACHABLE = (
     "cannot connect: check that the server runs and the URL's host, port, user and password"
 )
@@ -32,6 +40,9 @@ _UNREACHABLE = (
 def advice(error: psycopg.Error) -> str:
     """What to do about ``error``."""
     code = error.sqlstate
+    if code is None:
+        text = str(error)
+        code = next((state for phrase, state in _CONNECT_ADVICE if phrase in text), None)
     if code is None:
         return _UNREACHABLE if type(error).__name__ == "OperationalError" else "see above"
     return next((text for prefix, text in _ADVICE if code.startswith(prefix)), "see above")
