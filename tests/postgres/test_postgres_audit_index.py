@@ -20,7 +20,7 @@ WALLETS = 1_000
 
 
 @pytest.fixture(scope="module")
-def big_log(postgres_cluster: PostgresCluster) -> Iterator[str]:
+def big_log(postgres_cluster: PostgresCluster) -> str:
     url = postgres_cluster.create_database("big_audit_log")
     PostgresStore(url).close()
     postgres_cluster.admin(
@@ -30,7 +30,7 @@ def big_log(postgres_cluster: PostgresCluster) -> Iterator[str]:
         "big_audit_log",
     )
     postgres_cluster.admin("ANALYZE walletbackup_audit", "big_audit_log")
-    yield url
+    return url
 
 
 def _plan(url: str, statement: sql.Composed, args: tuple[Any, ...]) -> dict[str, Any]:

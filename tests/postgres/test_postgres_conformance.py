@@ -10,7 +10,6 @@ from postgres_cluster import PostgresCluster
 from walletbackup.testing import StoreConformance, StoreFactory
 from walletbackup_postgres import PostgresStore
 
-
 _NAMESPACES = itertools.count()
 
 

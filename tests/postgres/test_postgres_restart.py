@@ -20,9 +20,8 @@ def test_restart_fails_requests_in_flight_then_recovers(
     try:
         store.save("wallet-1", b"before")
         # The lock's connection is in flight (its transaction open) when the server goes.
-        with pytest.raises(StorageError, match="PostgreSQL store") as caught:
-            with store.lock("wallet-1"):
-                postgres_cluster.restart()
+        with pytest.raises(StorageError, match="PostgreSQL store") as caught, store.lock("w"):
+            postgres_cluster.restart()
         assert postgres_cluster.password not in str(caught.value)
         # Every idle connection of the pool died too: the pool checks and replaces them.
         for number in range(6):

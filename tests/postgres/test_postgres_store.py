@@ -24,7 +24,9 @@ def _tables(cluster: PostgresCluster, database_url: str) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
-def test_namespaces_never_see_each_other(postgres_cluster: PostgresCluster, database_url: str) -> None:
+def test_namespaces_never_see_each_other(
+    postgres_cluster: PostgresCluster, database_url: str
+) -> None:
     first = PostgresStore(f"{database_url}?namespace=first")
     second = PostgresStore(f"{database_url}?namespace=second_one")
     default = PostgresStore(database_url)
@@ -148,9 +150,9 @@ def test_lock_gives_up_after_its_timeout(database_url: str) -> None:
     waiter = PostgresStore(database_url, timeout=0.3)
     try:
         with holder.lock("wallet-1"):
-            with pytest.raises(StorageError, match=r"gave up after 0\.3 s .*wallet 'wallet-1'"):
-                with waiter.lock("wallet-1"):
-                    pytest.fail("two holders of one lock")
+            gave_up = r"gave up after 0\.3 s .*wallet 'wallet-1'"
+            with pytest.raises(StorageError, match=gave_up), waiter.lock("wallet-1"):
+                pytest.fail("two holders of one lock")
             with waiter.lock("wallet-2"):
                 pass
         with waiter.lock("wallet-1"):
