@@ -39,7 +39,8 @@ def test_the_backup_recipe_restores_the_namespace(
     commands = "\n".join(recipe.body).replace("\\\n", " ").splitlines()
     bindir = postgres_cluster.bindir
     variables = {"$DATABASE_URL": database_url, "$NEW_DATABASE_URL": restored_url}
-    for command in commands:
+    for line in commands:
+        command = line
         for name, value in variables.items():
             command = command.replace(f'"{name}"', shlex.quote(value))
         argv = shlex.split(command)
