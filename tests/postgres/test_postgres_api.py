@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import quick_methods
+from postgres_cluster import PostgresCluster
 from quick_methods import PASS
 
 from walletbackup import WalletBackup, plugins
@@ -22,7 +23,9 @@ def _quick_and_postgres() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("_quick_and_postgres")
-def test_backup_and_recover(database_url: str, tmp_path: Path) -> None:
+def test_backup_and_recover(
+    postgres_cluster: PostgresCluster, database_url: str, tmp_path: Path
+) -> None:
     options = {
         "store": database_url,
         "kms": f"local://{tmp_path / 'custodian.key'}",
@@ -42,5 +45,6 @@ def test_backup_and_recover(database_url: str, tmp_path: Path) -> None:
         assert recovered.client_share == b"client share"
         assert recovered.custodian_share == b"custodian share"
         events = [event["type"] for event in wb.custodian.audit_log("wallet-1")]
+        assert postgres_cluster.password not in f"{wb.custodian!r} {wb.custodian.location}"
     assert events[0] == "backup"
     assert events[-1] == "recover"
