@@ -1,6 +1,8 @@
 """Cost per operation against the number of wallets in the store, for each store; draws the curves.
 
-For each store (``sqlite:``, ``file:``, ``memory:``) and each size (100, 1,000, 10,000 and
+For each store (``sqlite:``, ``file:``, ``memory:``, and ``postgresql:`` when
+walletbackup-postgres and Debian's PostgreSQL server are installed: a throwaway cluster of
+tests/fixtures/postgres_cluster.py, one namespace per size) and each size (100, 1,000, 10,000 and
 100,000 wallets, each with 3 audit events; loaded by bench/loader.py), the API operations of a
 device on that store, with ``benchpass``/``benchtoken`` (no KDF, so the store shows):
 ``backup`` (a new wallet), ``recover``, ``add-method`` (``benchtoken`` added to a loaded wallet,
@@ -11,8 +13,9 @@ a round's figure is the median of its reps, the reported time the median over ro
 ratio to 100 wallets the median of the per-round ratios (pairing cancels drift). Target: every
 ratio <= 1.3 at 100,000 wallets. The curves go to ``--png`` (docs/images/store-curves.png).
 
-    python bench/bench_stores.py [--sizes 100,1000,10000,100000] [--file-max N] [--rounds 7]
-                                 [--reps 3] [--dir DIR] [--png PATH] [--profile]
+    python bench/bench_stores.py [--sizes 100,1000,10000,100000] [--file-max N]
+                                 [--postgres-max N] [--rounds 7] [--reps 3] [--dir DIR]
+                                 [--png PATH] [--profile]
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import bench_methods
 import benchlib
@@ -40,12 +45,36 @@ from walletbackup.stores import FileStore, MemoryStore, SqliteStore, Store  # no
 
 TARGET = 1.3
 OPERATIONS = ("backup", "recover", "add-method", "status", "audit_log(w)", "wallets()")
-STORES = ("sqlite", "file", "memory")
+STORES = ("sqlite", "file", "memory", "postgres")
+FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
 UNLOCK = {"method": bench_methods.PASS, "passphrase": loader.PASSPHRASE}
 SHARE = bytes(range(32))
 
 
-def open_store(kind: str, where: Path, size: int) -> Store:
+@contextmanager
+def postgres_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster, or None (and why) when the plugin or server is missing."""
+    sys.path.insert(0, str(FIXTURES))
+    from postgres_cluster import PostgresCluster, PostgresMissing  # noqa: PLC0415
+
+    try:
+        import walletbackup_postgres  # noqa: F401, PLC0415 - only to know it is installed
+
+        cluster = PostgresCluster()
+    except (ImportError, PostgresMissing) as exc:
+        print(f"   no postgres curves: {exc}")
+        yield None
+        return
+    with cluster:
+        yield cluster
+
+
+def open_store(kind: str, where: Path, size: int, cluster: Any) -> Store:
+    if kind == "postgres":
+        from walletbackup_postgres import PostgresStore  # noqa: PLC0415 - an optional plugin
+
+        store: Store = PostgresStore(cluster.url(namespace=f"bench_{size}"))
+        return store
     if kind == "sqlite":
         return SqliteStore(f"sqlite://{where / f'sqlite-{size}.db'}")
     if kind == "file":
@@ -99,14 +128,14 @@ class Subject:
         return elapsed / self.size if operation == "wallets()" else elapsed
 
 
-def build(kinds: list[tuple[str, int]], where: Path, kms: str) -> list[Subject]:
+def build(kinds: list[tuple[str, int]], where: Path, kms: str, cluster: Any) -> list[Subject]:
     biggest = max(size for _, size in kinds)
     start = time.perf_counter()
     records = loader.make_records(biggest, kms)
     print(f"   sealed {biggest} wallet records in {time.perf_counter() - start:.0f} s")
     subjects = []
     for kind, size in kinds:
-        store = open_store(kind, where, size)
+        store = open_store(kind, where, size, cluster)
         start = time.perf_counter()
         loader.load(store, records[:size])
         print(
@@ -184,6 +213,7 @@ def draw(curves: dict[tuple[str, str], list[tuple[int, float]]], png: Path, titl
         "sqlite": ("tab:blue", "o"),
         "file": ("tab:orange", "s"),
         "memory": ("tab:green", "^"),
+        "postgres": ("tab:purple", "D"),
     }
     highest = max(ratio for curve in curves.values() for _, ratio in curve)
     for ax, operation in zip(axes.flat, OPERATIONS, strict=True):
@@ -229,6 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000,100000")
     parser.add_argument("--file-max", type=int, default=100_000, help="largest file store")
+    parser.add_argument("--postgres-max", type=int, default=100_000, help="largest postgres")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", help="where the stores go (default: the temp directory)")
@@ -238,18 +269,24 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile backup and add-method")
     options = parser.parse_args()
     all_sizes = sorted(int(size) for size in options.sizes.split(","))
-    sizes = {
-        kind: [s for s in all_sizes if kind != "file" or s <= options.file_max] for kind in STORES
-    }
-    kinds = [(kind, size) for kind in STORES for size in sizes[kind]]
+    largest = {"file": options.file_max, "postgres": options.postgres_max}
 
     benchlib.header("Stores: cost per operation against the number of wallets")
-    with tempfile.TemporaryDirectory(prefix="bench-stores-", dir=options.dir) as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-stores-", dir=options.dir) as tmp,
+        postgres_cluster() as cluster,
+    ):
+        sizes = {
+            kind: [s for s in all_sizes if s <= largest.get(kind, s)]
+            for kind in STORES
+            if kind != "postgres" or cluster is not None
+        }
+        kinds = [(kind, size) for kind, kind_sizes in sizes.items() for size in kind_sizes]
         where = Path(tmp)
         print(f"   stores in {tmp} ({benchlib.filesystem(os.path.realpath(tmp))})")
         kms = f"local://{where / 'custodian.key'}"
         LocalKms(kms).create_key()
-        subjects = build(kinds, where, kms)
+        subjects = build(kinds, where, kms, cluster)
         start = time.perf_counter()
         found = measure(subjects, options.rounds, options.reps)
         print(

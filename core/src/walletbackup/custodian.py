@@ -211,7 +211,7 @@ class Custodian:
                 log.warning(
                     "the store %s is read-only: the audit records of this session cannot be "
                     "kept in it",
-                    self.store.url,
+                    self.store,
                 )
         else:
             try:
@@ -417,12 +417,12 @@ class Custodian:
             if sealed is not None:
                 key_id = envelope.parse(sealed.custodian_envelope).stanzas[0].args.get("key_id")
                 raise KmsKeyMissing(
-                    f"{exc}; custodian shares in {self.store.url} are sealed under KMS key "
+                    f"{exc}; custodian shares in {self.store!r} are sealed under KMS key "
                     f"{key_id}: restore that key (a new key would not open them)"
                 ) from None
         try:
             self.kms.create_key()
-            log.info("created a new KMS key for an empty custodian store %s", self.store.url)
+            log.info("created a new KMS key for an empty custodian store %r", self.store)
         except StorageError as exc:
             # Another process sealing its first backup may have created it a moment ago.
             try:
