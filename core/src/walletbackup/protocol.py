@@ -109,9 +109,10 @@ class Checked:
 class CustodianApi(Protocol):
     """The custodian as the device sees it: in this process, or a client of the service."""
 
-    #: Where this custodian is (a store or service URL): the key of the device's revision pins.
-    #: ``None`` when it has no lasting identity (an in-memory store).
-    location: str | None
+    @property
+    def location(self) -> str | None:
+        """Where this custodian is (a store URL; a service's URL and the token's user): the key
+        of the device's revision pins. ``None`` when it has no lasting identity (in memory)."""
 
     #: Whether :meth:`release` gives the device the custodian share. A service keeps it from a
     #: device (it goes to the tenant's MPC node, or to the device through eject): the device then

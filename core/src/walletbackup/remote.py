@@ -127,8 +127,6 @@ class RemoteCustodian:
             raise PolicyViolation("timeout must be a number of seconds")
         if not 0 < timeout < math.inf:
             raise PolicyViolation("timeout must be a positive, finite number of seconds")
-        #: The service's base URL, normalised: the key of the device's revision pins.
-        self.location: str | None = self._base.location
         self.timeout = float(timeout)
         self.retry = retry
         self._token = token
@@ -137,9 +135,34 @@ class RemoteCustodian:
         self._local = threading.local()
         self._guard = threading.Lock()
         self._open: set[http.client.HTTPConnection] = set()
+        self._location: str | None = None
 
     def __repr__(self) -> str:
         return f"<RemoteCustodian {self._base.location}>"
+
+    @property
+    def url(self) -> str:
+        """The service's base URL, normalised (no credentials, query or trailing slash)."""
+        return self._base.location
+
+    @property
+    def location(self) -> str:
+        """The service's URL and the token's tenant and user (asked of the service once), as
+        ``https://host/base#tenant/user``: the key of the device's revision pins, so two users
+        of one device keep apart what each has seen, whatever their wallet ids."""
+        if self._location is None:
+            data = self._call("GET", "/v1/me", "say whose the token is", retried=True)
+            tenant = data.get("tenant") if isinstance(data, dict) else None
+            user = data.get("user") if isinstance(data, dict) else None
+            if not isinstance(tenant, str) or not tenant:
+                raise MalformedBackup(f"{self._service} did not say whose the token is")
+            if not isinstance(user, str) or not user:
+                raise AccessDenied(
+                    f"{self._service} does not know this token as a user's (device) token; a "
+                    "device needs the user token the application's backend minted"
+                )
+            self._location = f"{self.url}#{quote(tenant, safe='')}/{quote(user, safe='')}"
+        return self._location
 
     # --- the protocol ------------------------------------------------------------------------
 
