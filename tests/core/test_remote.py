@@ -177,3 +177,18 @@ def test_one_process_backs_up_and_another_recovers(endpoint: Endpoint, tmp_path:
     assert run("backup", "phone") == {"revision": 1}
     # Another device (another home, no memory of the wallet) recovers the client share.
     assert run("recover", "laptop") == {"client": CLIENT.hex(), "custodian": None, "revision": 1}
+
+
+def test_the_cli_report_copes_without_a_custodian_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from walletbackup.cli.report import KEPT, report_recovered
+    from walletbackup.results import Recovered
+
+    recovered = Recovered("w", PASS, "00" * 16, 1, CLIENT, None)
+    report_recovered(recovered, None, None, True, True)
+    assert json.loads(capsys.readouterr().out)["custodian_share"] is None
+    report_recovered(recovered, None, None, True, False)
+    assert f"custodian_share: {KEPT}" in capsys.readouterr().out
+    report_recovered(recovered, "client.bin", None, False, False)
+    assert f"custodian share {KEPT}" in capsys.readouterr().out
