@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    AccessDenied,
     BackupNotFound,
     MalformedBackup,
     MethodUnavailable,
@@ -63,6 +64,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AccessDenied",
     "Availability",
     "BackupMethod",
     "BackupNotFound",

@@ -34,12 +34,20 @@ from .device import discards, inputs, writing
 from .device import health as device_health
 from .device.memory import DeviceMemory, DiscardItem, default_path
 from .device.methods import Methods
-from .device.opening import Unlocked, check_released, client_envelope, unlock, vouched_for
+from .device.opening import (
+    Unlocked,
+    check_checked,
+    check_released,
+    client_envelope,
+    unlock,
+    vouched_for,
+)
 from .errors import BackupNotFound, PolicyViolation, StaleBackup, StorageError, WalletBackupError
 from .health import DEFAULT_VERIFY_EVERY, WalletHealth, is_due
 from .kms import KmsProvider
 from .methods import BackupMethod
 from .protocol import CustodianApi, WalletView
+from .remote import RemoteCustodian
 from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, MethodStatus
 from .stores import Store
@@ -53,9 +61,13 @@ _DEFAULT = "default"
 class WalletBackup:
     """Back up and recover an MPC wallet's two backup shares: the device's side.
 
-    ``custodian`` is the other party (default: a :class:`Custodian` in this process on ``store``
-    and ``kms``, URLs or instances). ``mode`` is ``"managed"`` (the custodian keeps the client
-    cipher text) or ``"self-managed"`` (the application keeps it and confirms with
+    ``custodian`` is the other party: by default a :class:`Custodian` in this process on
+    ``store`` and ``kms`` (URLs or instances); a custodian service's URL (``"https://…"``, or
+    ``"http://…"`` on a loopback address), reached with the user token ``token`` (a
+    :class:`~walletbackup.remote.RemoteCustodian`); or a ready custodian object. ``store`` and
+    ``kms`` configure the embedded custodian only, and are refused beside ``custodian``.
+    ``mode`` is ``"managed"`` (the custodian keeps the client cipher text) or
+    ``"self-managed"`` (the application keeps it and confirms with
     :meth:`stored_client_backup_share`). ``device_state`` is the file where this device
     remembers the newest revision of each wallet it has seen (default: in the user data
     directory; ``None``: only while this object lives). ``verify_every`` is how often each
@@ -66,10 +78,11 @@ class WalletBackup:
     def __init__(
         self,
         *,
-        store: str | Store = "sqlite:",
-        kms: str | KmsProvider = "local:",
+        store: str | Store | None = None,
+        kms: str | KmsProvider | None = None,
         mode: str = "managed",
-        custodian: CustodianApi | None = None,
+        custodian: CustodianApi | str | None = None,
+        token: str | None = None,
         device_state: str | os.PathLike[str] | None = _DEFAULT,
         verify_every: timedelta | None = DEFAULT_VERIFY_EVERY,
     ) -> None:
@@ -79,7 +92,7 @@ class WalletBackup:
             raise PolicyViolation("verify_every must be a positive timedelta, or None")
         self.mode = mode
         self.verify_every = verify_every
-        self.custodian = custodian or Custodian(store=store, kms=kms)
+        self.custodian = _custodian(custodian, token, store, kms)
         path = default_path() if device_state == _DEFAULT else device_state
         self.device = DeviceMemory(None if path is None else Path(path))
         self.methods = Methods()
@@ -279,7 +292,12 @@ class WalletBackup:
         stanza_id: str | None = None,
         **options: Any,
     ) -> Recovered:
-        """Recover both shares, unlocking the client share with ``method``."""
+        """Recover both shares, unlocking the client share with ``method``.
+
+        A custodian service keeps its share (``custodian_share=None`` in the result, see
+        :class:`~walletbackup.Recovered`): the client share is recovered, and the service checks
+        that its envelope of the same revision opens.
+        """
         wallet_id = inputs.wallet_id(wallet_id)
         with self._operation("recover", wallet_id, method=method, lock=False) as view:
             opened, custodian = self._open_both(
@@ -295,6 +313,7 @@ class WalletBackup:
                 custodian,
                 opened.advice,
                 opened.revision,
+                context.share_commitment or b"",
             )
 
     def verify_backup(
@@ -352,6 +371,9 @@ class WalletBackup:
         return sorted({ref.method for ref in view.current.stanzas}) if view.current else []
 
     def wallets(self) -> list[str]:
+        """The wallets the custodian holds (a service: this user's)."""
+        if isinstance(self.custodian, RemoteCustodian):
+            return self.custodian.wallets()
         return self._embedded().wallets()
 
     def check_backups(
@@ -482,11 +504,16 @@ class WalletBackup:
         stanza_id: str | None,
         options: Mapping[str, Any],
         cipher_text: bytes | str | None,
-    ) -> tuple[Unlocked, bytes]:
+    ) -> tuple[Unlocked, bytes | None]:
+        """Open the client envelope and have the custodian open its own: its share when it
+        releases it to the device (checked against the commitment), else ``None``."""
         unlock_with = {"method": method, "stanza_id": stanza_id, **options}
         opened = self._unlock(view, unlock_with, cipher_text)
-        released = self.custodian.release(view.wallet_id, opened.revision)
-        share = check_released(opened, released)
+        share: bytes | None = None
+        if self.custodian.releases_custodian_share:
+            share = check_released(opened, self.custodian.release(view.wallet_id, opened.revision))
+        else:
+            check_checked(opened, self.custodian.check(view.wallet_id, opened.revision))
         try:
             self.custodian.record_verified(view.wallet_id, opened.revision, opened.stanza_id.hex())
         except WalletBackupError as exc:  # a read-only store: the backup opened all the same
@@ -555,6 +582,39 @@ class WalletBackup:
         if not isinstance(self.custodian, Custodian):
             raise PolicyViolation("this operation is the custodian operator's, not the device's")
         return self.custodian
+
+
+def _custodian(
+    custodian: CustodianApi | str | None,
+    token: str | None,
+    store: str | Store | None,
+    kms: str | KmsProvider | None,
+) -> CustodianApi:
+    """The custodian ``WalletBackup(...)`` was given, made from its arguments."""
+    if custodian is None:
+        if token is not None:
+            raise PolicyViolation(
+                "token= is the user token for a custodian service: give its URL as custodian="
+            )
+        return Custodian(
+            store="sqlite:" if store is None else store, kms="local:" if kms is None else kms
+        )
+    if store is not None or kms is not None:
+        raise PolicyViolation(
+            "store= and kms= configure the embedded custodian; a custodian given with "
+            "custodian= keeps its own store and KMS"
+        )
+    if not isinstance(custodian, str):
+        if token is not None:
+            raise PolicyViolation(
+                "token= goes with a custodian service URL (custodian='https://…')"
+            )
+        return custodian
+    if token is None:
+        raise PolicyViolation(
+            "a custodian service needs the user token the application's backend minted: token=..."
+        )
+    return RemoteCustodian(custodian, token)
 
 
 def _exists(view: WalletView | None, wallet_id: str) -> WalletView:

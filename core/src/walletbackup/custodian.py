@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from . import canonical, envelope, health, plugins
 from .audit import audited
@@ -33,7 +33,7 @@ from .errors import (
     WalletBackupError,
 )
 from .kms import KmsKeyMissing, KmsProvider
-from .protocol import Proposal, Released, RevisionView, WalletView
+from .protocol import Checked, Proposal, Released, RevisionView, WalletView
 from .state import MODES, Revision, WalletRecord, now
 from .stores import Store, open_store
 from .stores.base import utc
@@ -49,6 +49,9 @@ class Custodian:
     :class:`walletbackup.WalletBackup` uses one of these by default (the embedded default: both
     parties in one process, talking through the same protocol a remote custodian speaks).
     """
+
+    #: Both parties are one user's here: the device gets the share and checks it (docs/security.md).
+    releases_custodian_share = True
 
     def __init__(
         self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:"
@@ -272,14 +275,27 @@ class Custodian:
             event["version"] = version
         return version
 
-    def check(self, wallet_id: str) -> health.CustodianCheck:
+    @overload
+    def check(self, wallet_id: str) -> health.CustodianCheck: ...
+
+    @overload
+    def check(self, wallet_id: str, revision: int) -> Checked: ...
+
+    def check(self, wallet_id: str, revision: int | None = None) -> health.CustodianCheck | Checked:
         """The custodian's half of a health check of one wallet, without any secret.
 
         Its record reads, its envelopes parse, the client envelope it keeps (managed mode) pairs
         with the custodian envelope and the record, and the custodian envelope opens under the
         KMS. Damage is reported in the result, never raised; :class:`BackupNotFound` when the
         custodian holds nothing for the wallet.
+
+        With ``revision``, the protocol's check of one revision (:class:`Checked`): its custodian
+        envelope of that current or pending revision opens under the KMS, else this raises as
+        :meth:`release` does; the share stays here.
         """
+        if revision is not None:
+            released = self.release(wallet_id, revision)
+            return Checked(released.revision, released.backup_set_id, released.key_epoch)
         try:
             record = self._load(wallet_id)
         except WalletBackupError as exc:

@@ -52,11 +52,19 @@ class StaleBackup(WalletBackupError):
     """
 
 
+class AccessDenied(WalletBackupError):
+    """The custodian service refused the credential: none, unknown or expired (ask the
+    application's backend for a new user token), not allowed this request, or too many
+    requests (try again later). The message never holds the credential.
+    """
+
+
 class PluginError(WalletBackupError):
     """A plugin is broken or conflicts with another (the message names the distributions)."""
 
 
 __all__ = [
+    "AccessDenied",
     "BackupNotFound",
     "MalformedBackup",
     "MethodUnavailable",

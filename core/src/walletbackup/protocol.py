@@ -93,12 +93,31 @@ class Released:
     share: bytes = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """The custodian opened its envelope of one revision under its KMS (the share not shown).
+
+    What a custodian that does not release its share to the device answers for a recovery or a
+    verification, in place of :class:`Released`.
+    """
+
+    revision: int
+    backup_set_id: str
+    key_epoch: int
+
+
 class CustodianApi(Protocol):
     """The custodian as the device sees it: in this process, or a client of the service."""
 
-    #: Where this custodian is (a store or service URL): the key of the device's revision pins.
-    #: ``None`` when it has no lasting identity (an in-memory store).
-    location: str | None
+    @property
+    def location(self) -> str | None:
+        """Where this custodian is (a store URL; a service's URL and the token's user): the key
+        of the device's revision pins. ``None`` when it has no lasting identity (in memory)."""
+
+    #: Whether :meth:`release` gives the device the custodian share. A service keeps it from a
+    #: device (it goes to the tenant's MPC node, or to the device through eject): the device then
+    #: asks it to :meth:`check` the revision instead, and recovers the client share only.
+    releases_custodian_share: bool
 
     def lock(self, wallet_id: str) -> AbstractContextManager[None]:
         """Serialise changes to one wallet (a no-op where compare-and-swap alone protects)."""
@@ -117,6 +136,10 @@ class CustodianApi(Protocol):
 
     def release(self, wallet_id: str, revision: int) -> Released:
         """The custodian share of the current or pending ``revision`` (the only ones released)."""
+
+    def check(self, wallet_id: str, revision: int) -> Checked:
+        """Open the custodian envelope of the current or pending ``revision`` under the KMS,
+        without giving the share out (refused, as :meth:`release` is, for any other revision)."""
 
     def record_verified(self, wallet_id: str, revision: int, stanza_id: str) -> None:
         """Note that the device opened ``revision`` with stanza ``stanza_id`` (hex) and checked
@@ -185,6 +208,7 @@ def _decode(kind: Any, data: Any) -> Any:
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Checked",
     "CustodianApi",
     "Proposal",
     "Released",

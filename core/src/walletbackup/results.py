@@ -30,17 +30,27 @@ class BackupResult:
 
 @dataclass(frozen=True)
 class Recovered:
-    """Both shares, recovered and checked to belong together."""
+    """The recovered shares: the client share, and the custodian share when the custodian
+    releases it to the device, checked to belong together.
+
+    A custodian service does not release its share to a device (its policy sends it to the
+    tenant's MPC node, or to the device through eject): ``custodian_share`` is then ``None``, the
+    service has checked that its envelope of this revision opens, and whoever receives the
+    custodian share checks it against ``share_commitment`` (from the authenticated client
+    envelope) with :func:`walletbackup.envelope.share_commitment_matches` before combining.
+    """
 
     wallet_id: str
     method: str
     backup_set_id: str
     key_epoch: int
     client_share: bytes = field(repr=False)
-    custodian_share: bytes = field(repr=False)
+    custodian_share: bytes | None = field(repr=False)
     #: reasons to re-wrap (e.g. password costs below today's policy); see ``rewrap_backup``
     rewrap_advice: tuple[str, ...] = ()
     revision: int = 0
+    #: the commitment binding the two shares, from the authenticated client envelope (public)
+    share_commitment: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -217,11 +217,14 @@ def recover(
         assert client_out is not None  # checked above
         assert custodian_out is not None
         write_private(client_out, recovered.client_share, force)
-        try:
-            write_private(custodian_out, recovered.custodian_share, force)
-        except click.ClickException:
-            remove_quietly(client_out)
-            raise
+        if recovered.custodian_share is None:
+            custodian_out = None  # a custodian service keeps its share: no file is written
+        else:
+            try:
+                write_private(custodian_out, recovered.custodian_share, force)
+            except click.ClickException:
+                remove_quietly(client_out)
+                raise
     report_recovered(recovered, client_out, custodian_out, to_stdout, as_json)
 
 

@@ -20,6 +20,7 @@ EXIT_STALE = 10
 EXIT_INTERRUPTED = 130
 #: ``walletbackup check`` found a problem (no error: the check itself ran).
 EXIT_UNHEALTHY = 11
+EXIT_ACCESS_DENIED = 12
 
 _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.UnlockFailed, EXIT_UNLOCK_FAILED),
@@ -30,6 +31,7 @@ _EXIT_FOR: tuple[tuple[type[errors.WalletBackupError], int], ...] = (
     (errors.StorageError, EXIT_STORAGE),
     (errors.PluginError, EXIT_PLUGIN),
     (errors.StaleBackup, EXIT_STALE),
+    (errors.AccessDenied, EXIT_ACCESS_DENIED),
 )
 
 

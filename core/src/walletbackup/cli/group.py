@@ -69,8 +69,8 @@ def cli(
     Secrets are prompted, never taken from the command line; for automation, read them from a
     file or standard input (--options-file, --options-stdin). Exit codes: 0 ok, 1 error,
     2 usage, 3 unlock failed, 4 not found, 5 method unavailable, 6 malformed backup, 7 policy,
-    8 storage, 9 plugin, 10 stale backup, 11 check found a problem, 130 interrupted
-    (Ctrl-C).
+    8 storage, 9 plugin, 10 stale backup, 11 check found a problem, 12 access denied,
+    130 interrupted (Ctrl-C).
     """
     ctx.obj = Globals(store, kms, mode, config)
 

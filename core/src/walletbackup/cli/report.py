@@ -17,6 +17,10 @@ from .output import emit_json
 if TYPE_CHECKING:
     from walletbackup.results import BackupResult, Recovered, VerifyReport
 
+#: Where the custodian share is when a custodian service kept it (it does not release it to a
+#: device: it goes to the tenant's MPC node, or to the device through eject).
+KEPT = "kept by the custodian service (not released to this device)"
+
 
 def report_change(
     ctx: click.Context,
@@ -84,6 +88,7 @@ def report_recovered(
     to_stdout: bool,
     as_json: bool,
 ) -> None:
+    custodian = recovered.custodian_share
     if as_json:
         document: dict[str, Any] = {
             "wallet_id": recovered.wallet_id,
@@ -96,16 +101,17 @@ def report_recovered(
         }
         if to_stdout:
             document["client_share"] = recovered.client_share.hex()
-            document["custodian_share"] = recovered.custodian_share.hex()
+            document["custodian_share"] = custodian.hex() if custodian else None
         emit_json(document)
         return
     if to_stdout:
         click.echo(f"client_share: {recovered.client_share.hex()}")
-        click.echo(f"custodian_share: {recovered.custodian_share.hex()}")
+        click.echo(f"custodian_share: {custodian.hex() if custodian else KEPT}")
     else:
+        where = f"in {custodian_out}" if custodian else KEPT
         click.echo(
             f"recovered wallet {recovered.wallet_id} with {recovered.method}: client "
-            f"share in {client_out}, custodian share in {custodian_out}"
+            f"share in {client_out}, custodian share {where}"
         )
     _advise(recovered.wallet_id, recovered.method, recovered.rewrap_advice)
 

@@ -23,7 +23,7 @@ from walletbackup.errors import (
     UnlockFailed,
 )
 from walletbackup.methods import BackupMethod, MethodContext
-from walletbackup.protocol import Released, RevisionView, WalletView
+from walletbackup.protocol import Checked, Released, RevisionView, WalletView
 
 from .memory import DiscardItem, WalletMemory
 
@@ -171,10 +171,28 @@ def check_released(unlocked: Unlocked, released: Released) -> bytes:
         or not hmac.compare_digest(released.share_commitment, context.share_commitment)
     ):
         raise MalformedBackup("the client and custodian shares do not belong together")
-    expected = envelope.share_commitment(unlocked.share, released.share)
-    if not hmac.compare_digest(expected, context.share_commitment):
+    if not envelope.share_commitment_matches(
+        unlocked.share, released.share, context.share_commitment
+    ):
         raise UnlockFailed  # a forged or substituted share: as good as tampering
     return released.share
+
+
+def check_checked(unlocked: Unlocked, checked: Checked) -> None:
+    """That a custodian keeping its share checked the revision of this authenticated envelope.
+
+    Whoever receives the custodian share checks it against the envelope's share commitment
+    (docs/security.md): here only the revision, backup set and epoch can be compared.
+    """
+    context = unlocked.envelope.context
+    if context.share_commitment is None:
+        raise MalformedBackup("the client backup carries no share commitment")
+    if (checked.revision, checked.backup_set_id, checked.key_epoch) != (
+        context.revision,
+        context.backup_set_id.hex(),
+        context.key_epoch,
+    ):
+        raise MalformedBackup("the custodian checked another backup than the one opened here")
 
 
 def vouched_for(

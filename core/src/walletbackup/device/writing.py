@@ -304,6 +304,18 @@ def _read_back(  # noqa: PLR0917 - private, one caller
         stanza = env.find_stanza(recipient.id)
         if not hmac.compare_digest(envelope.unlock(env, stanza, secret), backup_key):
             raise StorageError("the new method does not open the new envelope")
+    if not custodian.releases_custodian_share:
+        # A service checks in propose that its envelope reads back with the share it was handed
+        # (or, for a method change, with the commitment of the share it keeps); here, that the
+        # envelope it holds is of this revision and opens under its KMS.
+        checked = custodian.check(wallet_id, revision)
+        if (checked.revision, checked.backup_set_id, checked.key_epoch) != (
+            revision,
+            change.backup_set_id.hex(),
+            change.key_epoch,
+        ):
+            raise StorageError("the custodian checked another backup than the one written")
+        return
     released = custodian.release(wallet_id, revision)
     if change.custodian_share is not None and not hmac.compare_digest(
         released.share, change.custodian_share

@@ -271,6 +271,18 @@ def share_commitment(client_share: bytes, custodian_share: bytes) -> bytes:
     return mac.finalize()
 
 
+def share_commitment_matches(
+    client_share: bytes, custodian_share: bytes, commitment: bytes
+) -> bool:
+    """Whether the two shares are the pair ``commitment`` binds (compared in constant time).
+
+    For whoever brings the shares together when the device did not: the node that got the
+    custodian share from a service checks it against the commitment of the authenticated client
+    envelope (``Recovered.share_commitment``) before it combines them.
+    """
+    return hmac.compare_digest(share_commitment(client_share, custodian_share), commitment)
+
+
 # --- internals -------------------------------------------------------------------------------
 
 
