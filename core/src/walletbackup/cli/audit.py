@@ -45,7 +45,7 @@ def prune_audit(ctx: click.Context, before: datetime, archive: str | None, as_js
     Events that stay keep their place in the log, so readers that page through it carry on.
     With --archive, the events are kept in FILE first.
     """
-    wb = open_backup(ctx)
+    wb = open_backup(ctx, operator=True)
     if archive is None:
         pruned = wb.prune_audit(before)
     else:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .choose import discard_options, method_class, only_method
-from .config import open_backup
+from .config import open_backup, through_service
 from .io import STDIO, check_writable, read_cipher_text, read_share, remove_quietly, write_private
 from .options import MethodOptions, OptionInput, option_sources
 from .output import emit_json, progress
@@ -192,17 +192,24 @@ def recover(
 
     Unlocks the client share with METHOD and the custodian share with the KMS. The shares go
     to --client-out and --custodian-out (files created with mode 0600, never overwritten
-    without --force), or to standard output as hex with --stdout.
+    without --force), or to standard output as hex with --stdout. Through a custodian
+    service (--custodian) only the client share comes back: give --client-out alone.
     """
+    remote = through_service(ctx)
+    if remote and custodian_out:
+        raise click.UsageError(
+            "--custodian-out: a custodian service keeps the custodian share from a device"
+        )
     if to_stdout == bool(client_out or custodian_out):
         raise click.UsageError("give --client-out and --custodian-out, or --stdout")
     if not to_stdout:
-        if not (client_out and custodian_out):
+        if not (client_out and (custodian_out or remote)):
             raise click.UsageError("give both --client-out and --custodian-out")
         if client_out == custodian_out:
             raise click.UsageError("--client-out and --custodian-out must be different files")
         check_writable(client_out, force)
-        check_writable(custodian_out, force)
+        if custodian_out:
+            check_writable(custodian_out, force)
     wb = open_backup(ctx)
     current = read_cipher_text(cipher_text_file) if cipher_text_file else None
     method_name = method_name or only_method(wb, wallet, "--method", cipher_text=current)
@@ -215,9 +222,8 @@ def recover(
         )
     if not to_stdout:
         assert client_out is not None  # checked above
-        assert custodian_out is not None
         write_private(client_out, recovered.client_share, force)
-        if recovered.custodian_share is None:
+        if recovered.custodian_share is None or custodian_out is None:
             custodian_out = None  # a custodian service keeps its share: no file is written
         else:
             try:

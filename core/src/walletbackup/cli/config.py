@@ -1,11 +1,16 @@
 """Where the CLI's store, KMS and mode come from: command line, else config file, else defaults.
 
-The config file is TOML with the top-level keys ``store``, ``kms`` and ``mode`` (strings) and
-``verify_every_days`` (an integer: how often each method should be verified before ``status`` and
-``check`` call it due; 0: never). Its location is
-``--config PATH``, else ``$WALLETBACKUP_CONFIG``, else ``config.toml`` in the user config directory
-(``platformdirs.user_config_dir("walletbackup")``). A file named explicitly must exist; the default
-one may be absent. A file that does not parse is a usage error (exit 2) naming the file and line.
+The config file is TOML with the top-level keys ``store``, ``kms``, ``mode`` and ``custodian``
+(strings) and ``verify_every_days`` (an integer: how often each method should be verified before
+``status`` and ``check`` call it due; 0: never). Its location is ``--config PATH``, else
+``$WALLETBACKUP_CONFIG``, else ``config.toml`` in the user config directory
+(``platformdirs.user_config_dir("walletbackup")``). A file named explicitly must exist; the
+default one may be absent. A file that does not parse is a usage error (exit 2) naming the file
+and line.
+
+``custodian`` (or ``--custodian``) names a custodian service (``https://…``): the device commands
+then talk to it with the user token in ``$WALLETBACKUP_TOKEN`` (a token on the command line would
+be in the process list and the shell history), and ``store``/``kms`` are the service's business.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ if TYPE_CHECKING:
     from walletbackup.kms import KmsProvider
 
 CONFIG_ENV = "WALLETBACKUP_CONFIG"
+TOKEN_ENV = "WALLETBACKUP_TOKEN"  # noqa: S105 - the name of a variable
 CONFIG_NAME = "config.toml"
 MODES = ("managed", "self-managed")
 DEFAULTS = {"store": "sqlite:", "kms": "local:", "mode": "managed"}
 VERIFY_EVERY_KEY = "verify_every_days"
+CUSTODIAN_KEY = "custodian"
 #: The default of ``verify_every_days`` (walletbackup.health.DEFAULT_VERIFY_EVERY, in days).
 DEFAULT_VERIFY_EVERY_DAYS = 90
 #: Far beyond any useful policy; keeps the timedelta arithmetic in range.
@@ -52,6 +59,7 @@ class Globals:
     kms: str | None
     mode: str | None
     config: str | None
+    custodian: str | None = None
     _settings: dict[str, str] | None = field(default=None, repr=False)
     _file: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -72,6 +80,11 @@ class Globals:
             self._file = load_config(path, explicit)
         return self._file
 
+    def service(self) -> str | None:
+        """The custodian service's URL: command line, else config file; ``None``: embedded."""
+        found = self.custodian or self.from_file().get(CUSTODIAN_KEY)
+        return str(found) if found else None
+
     def verify_every(self) -> timedelta | None:
         """How often each method should be verified (``None``: never due)."""
         days = self.from_file().get(VERIFY_EVERY_KEY, DEFAULT_VERIFY_EVERY_DAYS)
@@ -79,7 +92,13 @@ class Globals:
 
     def given_on_command_line(self) -> dict[str, str]:
         """The global options given on this command line (to repeat them in a hint)."""
-        given = {"store": self.store, "kms": self.kms, "mode": self.mode, "config": self.config}
+        given = {
+            "store": self.store,
+            "kms": self.kms,
+            "mode": self.mode,
+            "config": self.config,
+            "custodian": self.custodian,
+        }
         return {key: value for key, value in given.items() if value is not None}
 
 
@@ -116,7 +135,7 @@ def load_config(path: Path, must_exist: bool) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # The message names the line and column: "Invalid value (at line 2, column 7)".
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    known = [*DEFAULTS, VERIFY_EVERY_KEY]
+    known = [*DEFAULTS, CUSTODIAN_KEY, VERIFY_EVERY_KEY]
     unknown = sorted(set(document) - set(known))
     if unknown:
         raise ConfigError(
@@ -137,26 +156,46 @@ def load_config(path: Path, must_exist: bool) -> dict[str, Any]:
     return dict(document)
 
 
-def open_backup(ctx: click.Context) -> WalletBackup:
-    """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends."""
+def open_backup(ctx: click.Context, *, operator: bool = False) -> WalletBackup:
+    """A :class:`WalletBackup` on the configured store and KMS, closed when the command ends.
+
+    ``operator``: the command acts on the custodian's store (check, prune, forget), so it is
+    refused when the device commands go to a custodian service.
+    """
     from walletbackup.api import WalletBackup  # noqa: PLC0415 - keeps --help free of cryptography
 
+    if operator:
+        _refuse_service(ctx)
     settings = _globals(ctx)
     resolved = settings.settings()
-    backup = WalletBackup(
-        store=resolved["store"],
-        kms=resolved["kms"],
-        mode=resolved["mode"],
-        verify_every=settings.verify_every(),
-    )
+    service = settings.service()
+    if service is None:
+        where: dict[str, Any] = {"store": resolved["store"], "kms": resolved["kms"]}
+    else:
+        if settings.store or settings.kms:
+            raise ConfigError("--store and --kms are the service's business: not with --custodian")
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ConfigError(
+                f"a custodian service needs your user token in ${TOKEN_ENV} (your application's "
+                "backend mints it); it is never taken from the command line"
+            )
+        where = {"custodian": service, "token": token}
+    backup = WalletBackup(mode=resolved["mode"], verify_every=settings.verify_every(), **where)
     ctx.call_on_close(backup.close)
     return backup
+
+
+def through_service(ctx: click.Context) -> bool:
+    """Whether the device commands talk to a custodian service (``--custodian``)."""
+    return _globals(ctx).service() is not None
 
 
 def open_custodian(ctx: click.Context) -> Custodian:
     """The custodian on the configured store and KMS (for the operator's commands)."""
     from walletbackup.custodian import Custodian  # noqa: PLC0415 - see open_backup
 
+    _refuse_service(ctx)
     resolved = _globals(ctx).settings()
     custodian = Custodian(store=resolved["store"], kms=resolved["kms"])
     ctx.call_on_close(custodian.close)
@@ -167,7 +206,16 @@ def open_kms(ctx: click.Context) -> KmsProvider:
     """The configured KMS alone (no store is opened)."""
     from walletbackup.custodian import open_kms as open_url  # noqa: PLC0415 - see open_backup
 
+    _refuse_service(ctx)
     return open_url(_globals(ctx).settings()["kms"])
+
+
+def _refuse_service(ctx: click.Context) -> None:
+    if through_service(ctx):
+        raise ConfigError(
+            "operator commands act on a store and KMS of this machine, not on a custodian "
+            "service: run them where the service runs (see `walletbackup server --help`)"
+        )
 
 
 def _globals(ctx: click.Context) -> Globals:

@@ -15,7 +15,7 @@ from walletbackup.errors import WalletBackupError
 
 from .audit import COMMANDS as AUDIT_COMMANDS
 from .commands import COMMANDS as CHANGE_COMMANDS
-from .config import CONFIG_ENV, MODES, Globals
+from .config import CONFIG_ENV, MODES, TOKEN_ENV, Globals
 from .exits import EXIT_ERROR, EXIT_OK, exit_code_for
 from .health import COMMANDS as HEALTH_COMMANDS
 from .info import COMMANDS as LISTING_COMMANDS
@@ -60,9 +60,20 @@ class _Group(click.Group):
     metavar="PATH",
     help=f"Config file (default: ${CONFIG_ENV}, else config.toml in the user config directory).",
 )
+@click.option(
+    "--custodian",
+    metavar="URL",
+    help=f"A custodian service (https://...) to back up to and recover from, with your user "
+    f"token in ${TOKEN_ENV} (default: from the config file, else the embedded custodian).",
+)
 @click.pass_context
-def cli(
-    ctx: click.Context, store: str | None, kms: str | None, mode: str | None, config: str | None
+def cli(  # noqa: PLR0917 - click passes the group's options by name, one per option
+    ctx: click.Context,
+    store: str | None,
+    kms: str | None,
+    mode: str | None,
+    config: str | None,
+    custodian: str | None,
 ) -> None:
     """Back up and recover the two backup shares of an MPC wallet.
 
@@ -72,7 +83,7 @@ def cli(
     8 storage, 9 plugin, 10 stale backup, 11 check found a problem, 12 access denied,
     130 interrupted (Ctrl-C).
     """
-    ctx.obj = Globals(store, kms, mode, config)
+    ctx.obj = Globals(store, kms, mode, config, custodian)
 
 
 @cli.command(short_help="Run the whole job on a demo wallet.")

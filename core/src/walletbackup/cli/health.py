@@ -77,7 +77,7 @@ def check(
         raise click.UsageError("--unlock opens one wallet: give exactly one WALLET")
     if not unlock and (method_name or cipher_text_file or given):
         raise click.UsageError("--method, --cipher-text-file and method options go with --unlock")
-    wb = open_backup(ctx)
+    wb = open_backup(ctx, operator=True)
     opened: VerifyReport | None = None
     failure: WalletBackupError | None = None
     if unlock:

@@ -167,7 +167,7 @@ def forget(ctx: click.Context, wallet: str, yes: bool, as_json: bool) -> None:
             abort=True,
             err=True,
         )
-    open_backup(ctx).forget_wallet(wallet)
+    open_backup(ctx, operator=True).forget_wallet(wallet)
     if as_json:
         emit_json({"wallet_id": wallet, "forgotten": True})
     else:
