@@ -52,9 +52,8 @@ from . import url as urls
 from .token import Token, token_for
 
 if TYPE_CHECKING:
-    from pkcs11.types import DecryptMixin, EncryptMixin, SignMixin
-
     import pkcs11
+    from pkcs11.types import DecryptMixin, EncryptMixin, SignMixin
 
 KEY_SIZE = 32
 KEY_ID_SIZE = 16

@@ -1,16 +1,19 @@
-"""Logged-in sessions on one PKCS#11 token, shared by every provider in the process.
+"""The logged-in session on one PKCS#11 token, shared by every provider in the process.
 
 PKCS#11 keeps the login state per application and token, not per session: the first session
-logs in with the user PIN and every other session of the process is then logged in too, and a
-second login fails (``CKR_USER_ALREADY_LOGGED_IN``). So there is one :class:`Token` per (module,
-token label, serial) in a process, whatever the number of providers, and it keeps a pool of
-sessions: each operation takes one for itself (a PKCS#11 session runs one operation at a time)
-and gives it back, so threads work in parallel on sessions of their own.
+logs in with the user PIN, and a second login fails (``CKR_USER_ALREADY_LOGGED_IN``). So there
+is one :class:`Token` per (module, token label, serial) in a process, whatever the number of
+providers, holding one session opened on first use.
+
+python-pkcs11 initializes a module with ``C_Initialize(NULL)``: no locking functions, which in
+PKCS#11 means the application promises never to call the module from two threads at once (and
+SoftHSM2 does crash when it does). So every call into one module, for any token, runs under
+one lock per module in this process: the provider is thread-safe, and calls are serialized.
 
 The PIN is read from its source when a login is needed and dropped at once: it is never kept,
 shown, or put in an error. A session the token no longer knows (the module was finalized and
 initialized again, the token was removed and put back, an HSM restarted) is noticed on first
-use: the pool is emptied, the token logged in again, and the operation run once more.
+use: the token is logged in to again and the operation run once more.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from walletbackup.errors import StorageError
@@ -33,6 +35,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _tokens: dict[tuple[str, str, str | None], Token] = {}
+_module_locks: dict[str, threading.RLock] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -42,12 +45,13 @@ def token_for(url: Pkcs11Url) -> Token:
     with _tokens_lock:
         token = _tokens.get(key)
         if token is None:
-            token = _tokens[key] = Token(url.module_path, url.token, url.serial)
+            lock = _module_locks.setdefault(url.module_path, threading.RLock())
+            token = _tokens[key] = Token(url.module_path, url.token, url.serial, lock)
         return token
 
 
 def forget_sessions() -> None:
-    """Drop every pooled session of every token, without closing them.
+    """Drop every token's session, without closing it.
 
     For a process that finalizes and initializes the PKCS#11 module again itself (a test that
     adds a SoftHSM2 token must, for the module to see it): the module then hands out session
@@ -74,98 +78,76 @@ def lost_session_errors() -> tuple[type[Exception], ...]:
 
 
 class Token:
-    """A pool of logged-in sessions on one token; see the module docstring."""
+    """The session on one token; see the module docstring."""
 
-    def __init__(self, module_path: str, label: str, serial: str | None) -> None:
+    def __init__(
+        self, module_path: str, label: str, serial: str | None, lock: threading.RLock
+    ) -> None:
         self.module_path = module_path
         self.label = label
         self.serial = serial
-        self._lock = threading.Lock()
-        self._token: pkcs11.Token | None = None
-        self._idle: list[pkcs11.Session] = []
-        #: Bumped whenever the pool is emptied: a session from before goes back nowhere.
-        self._generation = 0
+        self._lock = lock
+        self._session: pkcs11.Session | None = None
 
     def __repr__(self) -> str:
         return f"<Token {self.label!r} in {self.module_path}>"
 
     def run(self, pin_source: PinSource, operation: Callable[[pkcs11.Session], T]) -> T:
-        """Run ``operation`` on a session of its own; once more on a fresh login if it was lost."""
+        """Run ``operation`` on the token's session; once more on a fresh login if it was lost."""
         lost = lost_session_errors()
-        with self._session(pin_source) as (session, generation):
+        with self._lock:
             try:
-                return operation(session)
+                return operation(self._opened(pin_source))
             except lost:
                 log.info("PKCS#11 token %r lost its session; logging in again", self.label)
-        self._reset(generation)
-        with self._session(pin_source) as (session, _):
+            if self._session is not None:
+                _close_quietly(self._session)
+            self._session = None
             try:
-                return operation(session)
+                return operation(self._opened(pin_source))
             except lost:
                 raise StorageError(
                     f"the PKCS#11 token {self.label!r} keeps dropping its sessions; "
                     "check the HSM and its module"
                 ) from None
 
-    @contextmanager
-    def _session(self, pin_source: PinSource) -> Iterator[tuple[pkcs11.Session, int]]:
-        with self._lock:
-            generation = self._generation
-            session = self._idle.pop() if self._idle else self._open(pin_source)
-        try:
-            yield session, generation
-        finally:
-            with self._lock:
-                if generation == self._generation:
-                    self._idle.append(session)
-
     def forget(self) -> None:
-        """Drop the pool without closing its sessions (see :func:`forget_sessions`)."""
+        """Drop the session without closing it (see :func:`forget_sessions`)."""
         with self._lock:
-            self._generation += 1
-            self._idle, self._token = [], None
+            self._session = None
 
-    def _reset(self, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return  # another thread has already started afresh
-            self._generation += 1
-            idle, self._idle, self._token = self._idle, [], None
-        for session in idle:
-            _close_quietly(session)
+    def _opened(self, pin_source: PinSource) -> pkcs11.Session:
+        if self._session is None:
+            self._session = self._open(pin_source)
+        return self._session
 
     def _open(self, pin_source: PinSource) -> pkcs11.Session:
-        """A new read-write session; the first one logs in. Called with the lock held."""
+        """A new read-write session, logged in. Called with the lock held."""
         from pkcs11 import exceptions  # noqa: PLC0415 - see lost_session_errors
 
-        if self._token is None:
-            self._token = self._find_token()
-            try:
-                # The PIN lives only for this call; it is never stored.
-                return self._token.open(rw=True, user_pin=pin_source.read())
-            except exceptions.UserAlreadyLoggedIn:
-                pass  # something else in this process logged in: that login serves us too
-            except exceptions.PinIncorrect:
-                self._token = None
-                raise StorageError(
-                    f"the PKCS#11 token {self.label!r} refused the user PIN from {pin_source}"
-                ) from None
-            except exceptions.PinLocked:
-                self._token = None
-                raise StorageError(
-                    f"the user PIN of PKCS#11 token {self.label!r} is locked (too many wrong "
-                    "PINs): the security officer must set a new one (softhsm2-util or the "
-                    "HSM's own tool)"
-                ) from None
-            except exceptions.PKCS11Error as exc:
-                self._token = None
-                raise StorageError(
-                    f"cannot log in to PKCS#11 token {self.label!r}: {type(exc).__name__}"
-                ) from None
+        token = self._find_token()
         try:
-            return self._token.open(rw=True)
+            # The PIN lives only for this call; it is never stored.
+            return token.open(rw=True, user_pin=pin_source.read())
+        except exceptions.UserAlreadyLoggedIn:
+            pass  # something else in this process logged in: that login serves us too
+        except exceptions.PinIncorrect:
+            raise StorageError(
+                f"the PKCS#11 token {self.label!r} refused the user PIN from {pin_source}"
+            ) from None
+        except exceptions.PinLocked:
+            raise StorageError(
+                f"the user PIN of PKCS#11 token {self.label!r} is locked (too many wrong "
+                "PINs): the security officer must set a new one (softhsm2-util or the "
+                "HSM's own tool)"
+            ) from None
         except exceptions.PKCS11Error as exc:
-            self._token = None
+            raise StorageError(
+                f"cannot log in to PKCS#11 token {self.label!r}: {type(exc).__name__}"
+            ) from None
+        try:
+            return token.open(rw=True)
+        except exceptions.PKCS11Error as exc:
             raise StorageError(
                 f"cannot open a session on PKCS#11 token {self.label!r}: {type(exc).__name__}"
             ) from None
