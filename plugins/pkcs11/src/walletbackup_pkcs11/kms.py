@@ -11,8 +11,9 @@ Its ``CKA_ID`` is the key id (16 random bytes, the same for every version, made 
 ``key_id`` is the hex of those 16 bytes. :meth:`~Pkcs11Kms.rotate` makes version max+1 and
 :meth:`~Pkcs11Kms.retire` destroys the objects of the old versions. PKCS#11 has no
 compare-and-swap, so two rotations at the same moment (two processes) can both make a
-``KEYLABEL.vN``: both objects stay, new wraps use the one with the lowest ``CKA_ID``, and each
-blob names the object it was made with (its tag), so a blob made with either still opens.
+``KEYLABEL.vN``: both objects stay, new wraps use the one with the lowest ``CKA_ID`` (a
+provider that already found the other may go on with it), and each blob names the object it was
+made with (its tag), so a blob made with either still opens.
 
 Blob: version (4 bytes, big-endian), the object's tag (8), nonce (12 random bytes), then the
 AES-GCM ciphertext of the 32-byte key with its 16-byte tag. The GCM associated data is a label,
@@ -109,6 +110,12 @@ class Pkcs11Kms(KmsProvider):
         super().__init__(url)
         self.location = urls.parse(url)
         self._token: Token = token_for(self.location)
+        # Version objects by number, found on the session they were found on: a lookup is a
+        # search of the token (about ten times the cost of the AES-GCM call itself in SoftHSM2).
+        # A handle whose object is gone (retired by another process) fails, and is looked up
+        # again; the cache is only ever read under the token's lock.
+        self._cache: dict[int, list[_Version]] = {}
+        self._cache_session: pkcs11.Session | None = None
 
     def create_key(self) -> KeyInfo:
         def create(session: pkcs11.Session) -> KeyInfo:
@@ -148,19 +155,27 @@ class Pkcs11Kms(KmsProvider):
         key_id, number = _parse_args(args)
 
         def wrap(session: pkcs11.Session) -> bytes:
-            candidates = self._objects(session, number)
-            held = [c for c in candidates if c.object_id[:KEY_ID_SIZE] == key_id]
-            if not held:
-                family = self._existing(session)
-                raise StorageError(
-                    f"cannot wrap under PKCS#11 key {key_id.hex()} version {number}: token "
-                    f"{self.location.token!r} holds key {family.key_id.hex()} versions "
-                    f"{sorted(family.versions)}"
-                )
-            version = min(held, key=lambda c: c.object_id)
-            header = HEADER.pack(number, version.object_id[KEY_ID_SIZE:])
-            nonce = os.urandom(NONCE_SIZE)
-            return header + nonce + _encrypt(version.key, nonce, header, aad, key)
+            for fresh in (False, True):
+                held = [
+                    found
+                    for found in self._cached(session, number, fresh)
+                    if found.object_id[:KEY_ID_SIZE] == key_id
+                ]
+                if not held:
+                    break
+                version = min(held, key=lambda found: found.object_id)
+                header = HEADER.pack(number, version.object_id[KEY_ID_SIZE:])
+                nonce = os.urandom(NONCE_SIZE)
+                try:
+                    return header + nonce + _encrypt(version.key, nonce, header, aad, key)
+                except _gone():
+                    continue
+            family = self._existing(session)
+            raise StorageError(
+                f"cannot wrap under PKCS#11 key {key_id.hex()} version {number}: token "
+                f"{self.location.token!r} holds key {family.key_id.hex()} versions "
+                f"{sorted(family.versions)}"
+            )
 
         return self._token.run(self.location.pin_source, wrap)
 
@@ -171,10 +186,14 @@ class Pkcs11Kms(KmsProvider):
             if len(blob) == BLOB_SIZE:
                 header, nonce = blob[: HEADER.size], blob[HEADER.size : HEADER.size + NONCE_SIZE]
                 blob_number, tag = HEADER.unpack(header)
-                if blob_number == number:
-                    sealed = blob[HEADER.size + NONCE_SIZE :]
-                    for candidate in self._objects(session, number, key_id + tag):
-                        return _decrypt(candidate.key, nonce, header, aad, sealed)
+                sealed = blob[HEADER.size + NONCE_SIZE :]
+                for fresh in (False, True) if blob_number == number else ():
+                    for found in self._cached(session, number, fresh):
+                        if found.object_id == key_id + tag:
+                            try:
+                                return _decrypt(found.key, nonce, header, aad, sealed)
+                            except _gone():
+                                break
             raise self._unwrap_failure(session, key_id, number)
 
         return self._token.run(self.location.pin_source, unwrap)
@@ -205,6 +224,7 @@ class Pkcs11Kms(KmsProvider):
                     f"{family.current}; rotate first"
                 )
             retired = tuple(number for number in sorted(family.versions) if number < below)
+            self._cache = {}
             for number in retired:
                 for version in family.versions[number]:
                     version.key.destroy()
@@ -222,6 +242,19 @@ class Pkcs11Kms(KmsProvider):
         return retired
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _cached(self, session: pkcs11.Session, number: int, fresh: bool) -> list[_Version]:
+        """The objects of one version, from the cache unless ``fresh``; none are not cached."""
+        if session is not self._cache_session:
+            self._cache, self._cache_session = {}, session
+        found = None if fresh else self._cache.get(number)
+        if found is None:
+            found = self._objects(session, number)
+            if found:
+                self._cache[number] = found
+            else:
+                self._cache.pop(number, None)
+        return found
 
     def _info(self, family: _Family) -> KeyInfo:
         from pkcs11 import Mechanism  # noqa: PLC0415 - loaded with the first token operation
@@ -340,6 +373,13 @@ class Pkcs11Kms(KmsProvider):
                 f"{self.location.token!r} does not hold (a token restored from an older backup?)"
             )
         return UnlockFailed()
+
+
+def _gone() -> tuple[type[Exception], ...]:
+    """What using a handle whose object was destroyed (by another process) raises."""
+    from pkcs11 import exceptions  # noqa: PLC0415 - see Pkcs11Kms._info
+
+    return (exceptions.KeyHandleInvalid, exceptions.ObjectHandleInvalid)
 
 
 def _search(session: pkcs11.Session, template: dict[Any, Any]) -> list[pkcs11.SecretKey]:
