@@ -21,10 +21,11 @@ PASSPHRASE = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def _plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _plugins() -> Iterator[None]:
     """The quick test methods and this distribution's KMS, found through their entry points."""
-    with quick_methods.installed():
-        monkeypatch.setenv(plugins.ENV_VAR, "quick,pkcs11")
+    # Undone before installed() undoes its own setting: nothing is left behind.
+    with quick_methods.installed(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv(plugins.ENV_VAR, "quick,pkcs11")
         plugins.reset_plugins()
         yield
 
