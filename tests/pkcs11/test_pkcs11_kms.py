@@ -357,3 +357,13 @@ def test_a_retirement_by_another_process_is_seen_at_once(
     with pytest.raises(StorageError, match="cannot wrap"):
         kms.wrap(KEY, AAD, args)
     assert kms.stanza_args()["version"] == 2
+
+
+def test_stanza_args_see_a_rotation_by_another_provider(kms: Pkcs11Kms) -> None:
+    assert kms.stanza_args()["version"] == 1
+    other = Pkcs11Kms(kms.url)
+    assert other.rotate() == 2
+    assert other.rotate() == 3
+    assert kms.stanza_args()["version"] == 3
+    assert other.retire(3) == (1, 2)
+    assert kms.stanza_args()["version"] == 3
