@@ -30,6 +30,7 @@ from bench_methods import PASS, derive
 
 from walletbackup import canonical, envelope
 from walletbackup.envelope import Context, KmsRecipient, Recipient
+from walletbackup.kms import KmsProvider
 from walletbackup.kms.local import LocalKms
 from walletbackup.state import Revision, StanzaRef, WalletRecord, now
 from walletbackup.stores import FileStore, Store
@@ -50,8 +51,10 @@ def _recipient() -> Recipient:
     return Recipient.from_secret(PASS, STANZA_ID, {"salt": SALT}, secret)
 
 
-def _seal_range(kms_url: str, first: int, count: int) -> list[bytes]:
-    kms = LocalKms(kms_url)
+def _seal_range(
+    kms_url: str, first: int, count: int, provider: type[KmsProvider] = LocalKms
+) -> list[bytes]:
+    kms = provider(kms_url)
     args = kms.stanza_args()
     recipient = _recipient()
     documents = []
@@ -88,12 +91,21 @@ def _seal_range(kms_url: str, first: int, count: int) -> list[bytes]:
     return documents
 
 
-def make_records(count: int, kms_url: str) -> list[tuple[str, bytes]]:
-    """``count`` wallets' ids and documents, sealed on every core (the KMS key must exist)."""
+def make_records(
+    count: int, kms_url: str, provider: type[KmsProvider] = LocalKms
+) -> list[tuple[str, bytes]]:
+    """``count`` wallets' ids and documents, sealed on every core (the KMS key must exist).
+
+    The custodian envelopes are sealed by ``provider`` (the local KMS unless told otherwise).
+    """
     starts = range(0, count, _CHUNK)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         parts = pool.map(
-            _seal_range, [kms_url] * len(starts), starts, [min(_CHUNK, count - s) for s in starts]
+            _seal_range,
+            [kms_url] * len(starts),
+            starts,
+            [min(_CHUNK, count - s) for s in starts],
+            [provider] * len(starts),
         )
         documents = [document for part in parts for document in part]
     return [(wallet_id(n), documents[n]) for n in range(count)]

@@ -36,6 +36,7 @@ RUN_BY = {
     "docs/methods/passkey.md": "tests/passkey/test_passkey_docs.py",
     "docs/hooks.md": "tests/core/test_docs_code.py",
     "docs/postgres.md": "tests/postgres/test_postgres_docs.py",
+    "docs/pkcs11.md": "tests/pkcs11/test_pkcs11_docs.py",
 }
 
 #: Every block not run, by page and reason. Adding one means adding it here, for review.
