@@ -37,10 +37,11 @@ def run(config: ServerConfig) -> None:
         app = create_app(custodian, state, settings=settings)
         # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 on its own;
         # the app decides whom to believe (settings.trusted_proxies, rate limits by source).
-        config = uvicorn.Config(
-            app, host=host, port=port, access_log=False, log_config=None, proxy_headers=False
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, access_log=False, log_config=None, proxy_headers=False
+            )
         )
-        server = uvicorn.Server(config)
         # uvicorn re-raises the signal that stopped it once it is done; a handler that does
         # nothing lets the process end normally (exit 0) after the stores are closed.
         previous = signal.signal(signal.SIGTERM, _ignore)
