@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from walletbackup import canonical
+from walletbackup import Custodian, canonical
 from walletbackup.errors import MalformedBackup, StorageError
 from walletbackup.stores import Store
 
@@ -29,11 +29,13 @@ from .auditchain import (
     GENESIS,
     HEAD_PREFIX,
     SERVICE_CHAIN,
+    ChainKey,
     chain_fields,
     chain_of,
     head_key,
     record_mac,
 )
+from .config import ServerConfig
 from .state import ServerState
 
 #: What can be wrong, as reported in :attr:`Break.kind`.
@@ -187,7 +189,7 @@ def _verify_chain(
     check.order()
     ordered = check.links(pruned=pruned)
     last = ordered[-1] if ordered else None
-    check.tail(head, last)
+    check.tail(head, last, pruned=pruned)
     report = ChainReport(
         check.wallet,
         len(records),
@@ -281,14 +283,16 @@ class _Chain:
             self.broken(upto.seq, "missing", f"record {span} is missing {where}")
         return explained
 
-    def tail(self, head: dict[str, Any] | None, last: _Link | None) -> None:
-        """The chain's end against its head document: cut short, or not the head's record."""
+    def tail(self, head: dict[str, Any] | None, last: _Link | None, *, pruned: bool) -> None:
+        """The chain's end against its head document: cut short, or not the head's record.
+
+        A chain with no record left at all is whole when told it was pruned."""
         head_n, head_mac = _head_end(head, self.by_n)
         if head is None:
             if last is not None:
                 self.broken(None, "head", "the chain has no head document")
             return
-        if head_n is None:
+        if head_n is None or (last is None and pruned):
             return
         if last is None or head_n > last.n:
             since = 0 if last is None else last.n + 1
@@ -297,6 +301,29 @@ class _Chain:
             self.broken(None, "head", f"the head says n={head_n}, the chain goes on to n={last.n}")
         elif head_mac != last.mac:
             self.broken(last.seq, "head", f"the head's MAC is not record n={last.n}'s")
+
+
+def verify_config(
+    config: ServerConfig,
+    *,
+    wallet_id: str | None = None,
+    pruned: bool = False,
+    archives: Iterable[str] = (),
+) -> Report:
+    """Verify the chains of the service ``config`` describes (its store, state and KMS)."""
+    custodian = Custodian(store=config.store, kms=config.kms)
+    state = ServerState.open(config.state_url())
+    try:
+        key = ChainKey(state, custodian.kms).existing()
+        records: list[Record] = []
+        for path in archives:
+            with open(path, "rb") as archive:
+                records.extend(archive_records(archive, wallet_id))
+        records.extend(store_records(custodian.store, wallet_id))
+        return verify(records, state, key, wallet_id=wallet_id, pruned=pruned)
+    finally:
+        state.close()
+        custodian.close()
 
 
 def _head_end(head: dict[str, Any] | None, by_n: dict[int, _Link]) -> tuple[int | None, str | None]:
@@ -325,5 +352,14 @@ def _name(wallet_id: str | None) -> str:
     return "service events" if wallet_id is None else f"wallet {wallet_id}"
 
 
-__all__ = ["KINDS", "Break", "ChainReport", "Record", "Report", "archive_records",
-           "store_records", "verify"]  # fmt: skip
+__all__ = [
+    "KINDS",
+    "Break",
+    "ChainReport",
+    "Record",
+    "Report",
+    "archive_records",
+    "store_records",
+    "verify",
+    "verify_config",
+]
