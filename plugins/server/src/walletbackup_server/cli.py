@@ -41,7 +41,8 @@ def _store_options(function: F) -> F:
                 "--config",
                 "config_file",
                 metavar="FILE",
-                help="Server config file (TOML: listen, store, kms, state, token_ttl_seconds).",
+                help="Server config file (TOML: listen, store, kms, state, token_ttl_seconds, "
+                "trusted_proxies, [rate_limits]).",
             ),
         )
     ):
