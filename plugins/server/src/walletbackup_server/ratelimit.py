@@ -34,12 +34,16 @@ from .state import ServerState
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: Which group each limited route counts against, by the route's OpenAPI operation id. A new
-#: limited route (the eject steps) adds its line here and calls ``Service.limit`` with its id.
+#: Which group each limited route counts against, by the route's OpenAPI operation id. A
+#: limited route's handler calls ``Service.limit`` with its id (the device routes through
+#: ``wallets._wallet(request, limit=ID)``); a new limited route adds its line here.
 ROUTE_GROUPS: Mapping[str, str] = {
     "view": "recovery",
     "check": "recovery",
     "custodian_share": "release",
+    "eject_prepare": "eject",
+    "eject": "eject",
+    "eject_cancel": "eject",
 }
 #: The two kinds of key a request is counted under (also the ``key`` label of the metric).
 KIND_USER, KIND_SOURCE = "user", "source"
