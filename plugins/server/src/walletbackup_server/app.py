@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from walletbackup import Custodian
 from walletbackup.stores import Store
 
+from .auditchain import ChainedStore, ChainKey
 from .auth import Tenants
 from .errors import ApiError
 from .metrics import Metrics
@@ -34,8 +35,15 @@ log = logging.getLogger("walletbackup.server")
 def create_app(
     custodian: Custodian, state: Store | ServerState, *, settings: Settings | None = None
 ) -> Starlette:
-    """The service for ``custodian``, keeping tenants and credentials in ``state``."""
+    """The service for ``custodian``, keeping tenants and credentials in ``state``.
+
+    The custodian's store is wrapped (once) in a :class:`ChainedStore`: every audit record it
+    writes from now on is chained, its chain key wrapped by the custodian's KMS in ``state``.
+    """
     server_state = state if isinstance(state, ServerState) else ServerState(state)
+    if not isinstance(custodian.store, ChainedStore):
+        key = ChainKey(server_state, custodian.kms)
+        custodian.store = ChainedStore(custodian.store, server_state, key)
     metrics = Metrics()
     app = Starlette(
         routes=ROUTES,

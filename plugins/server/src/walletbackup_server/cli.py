@@ -1,5 +1,5 @@
 """The commands: ``walletbackup serve`` and ``walletbackup server add-tenant|add-credential|
-revoke-credential|tenants``.
+revoke-credential|tenants|verify-audit``.
 
 Secrets (a tenant's backend key, its custodian credential) are printed once, when made, and
 kept only as hashes; listings show ids, roles and dates. The service and these commands find
@@ -9,6 +9,7 @@ the server's store with the same options (``--store``, ``--state``, ``--config``
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,8 @@ import click
 from .config import load
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: ``verify-audit`` found a break (the command itself ran): the core's "check found a problem".
+EXIT_BROKEN = 11
 
 
 def _store_options(function: F) -> F:
@@ -38,7 +41,8 @@ def _store_options(function: F) -> F:
                 "--config",
                 "config_file",
                 metavar="FILE",
-                help="Server config file (TOML: listen, store, kms, state, token_ttl_seconds).",
+                help="Server config file (TOML: listen, store, kms, state, token_ttl_seconds, "
+                "trusted_proxies, [rate_limits]).",
             ),
         )
     ):
@@ -166,6 +170,56 @@ def list_tenants(
             click.echo(
                 f"  {credential['id']}  {credential['role']:<9}  created {credential['created_at']}"
             )
+
+
+@server.command(name="verify-audit")
+@click.option("--wallet", metavar="KEY", help="Only this wallet's chain (its key in the store: "
+              "TENANT/USER/WALLET).")  # fmt: skip
+@_store_options
+@click.option("--kms", metavar="URL", help="KMS URL that wraps the chain key (default: the "
+              "config file's, else local: in the user data directory).")  # fmt: skip
+@click.option("--pruned", is_flag=True, help="Accept chains that start after pruned records "
+              "(each chain's start is listed, to compare with the archive).")  # fmt: skip
+@click.option("--archive", "archives", metavar="FILE", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Records pruned with prune-audit --archive, verified as the chains' "
+              "start (repeat, oldest first).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify_audit(
+    *,
+    wallet: str | None,
+    store: str | None,
+    state: str | None,
+    config_file: str | None,
+    kms: str | None,
+    pruned: bool,
+    archives: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Verify the audit log's chains; say where each breaks (exit 11 when one does).
+
+    Prints the number of records, each chain's head and a digest of all heads: keep that
+    digest somewhere the databases' writers cannot reach, to catch a rollback later.
+    """
+    from .auditverify import verify_config  # noqa: PLC0415 - the stores only when it runs
+
+    config = load(config_file, store=store, state=state, kms=kms)
+    report = verify_config(config, wallet_id=wallet, pruned=pruned, archives=archives)
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        for found in report.breaks:
+            click.echo(f"BROKEN {found.text()}")
+        verdict = "OK" if report.ok else f"BROKEN ({len(report.breaks)} break(s))"
+        click.echo(f"audit chains {verdict}: {len(report.chains)} chain(s), "
+                   f"{report.records} record(s)")  # fmt: skip
+        for chain in report.chains:
+            name = chain.wallet_id if chain.wallet_id is not None else "(service events)"
+            start = f" from n={chain.first}" if chain.first else ""
+            click.echo(f"  {name}: head n={chain.last} mac={chain.head_mac}{start}")
+        click.echo(f"heads digest: {report.heads_digest()}")
+    if not report.ok:
+        sys.exit(EXIT_BROKEN)
 
 
 class _tenants:

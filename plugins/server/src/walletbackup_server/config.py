@@ -1,7 +1,8 @@
 """Where ``walletbackup serve`` and ``walletbackup server ...`` take their settings from.
 
 The command line, else the config file (``--config FILE``, TOML with the keys ``listen``,
-``store``, ``kms``, ``state`` and ``token_ttl_seconds``), else the embedded default: SQLite and
+``store``, ``kms``, ``state``, ``token_ttl_seconds``, ``trusted_proxies`` and the table
+``rate_limits``), else the embedded default: SQLite and
 a local key file in the user data directory, the server's own documents beside the store
 (:func:`walletbackup_server.state.default_state_url`).
 """
@@ -9,12 +10,16 @@ a local key file in the user data directory, the server's own documents beside t
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from walletbackup.errors import PolicyViolation
+
+from .ratelimit import DEFAULT_LIMITS, GroupLimits, limits_from_config, networks
 from .settings import DEFAULT_TOKEN_TTL, Settings
 from .state import default_state_url
 
@@ -35,12 +40,18 @@ class ServerConfig:
     kms: str = "local:"
     state: str | None = None
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL
+    rate_limits: Mapping[str, GroupLimits] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    trusted_proxies: tuple[str, ...] = ()
 
     def state_url(self) -> str:
         return self.state or default_state_url(self.store)
 
     def settings(self) -> Settings:
-        return Settings(token_ttl_seconds=self.token_ttl_seconds)
+        return Settings(
+            token_ttl_seconds=self.token_ttl_seconds,
+            rate_limits=self.rate_limits,
+            trusted_proxies=self.trusted_proxies,
+        )
 
     def address(self) -> tuple[str, int]:
         return parse_listen(self.listen)
@@ -80,11 +91,25 @@ def _from_file(path: Path) -> ServerConfig:
             f"config file {path}: unknown key(s) {', '.join(unknown)}; known keys: "
             f"{', '.join(known)}"
         )
+    abuse = _abuse_settings(
+        path, document.pop("rate_limits", {}), document.pop("trusted_proxies", [])
+    )
     for key, value in document.items():
         expected = int if key == "token_ttl_seconds" else str
         if type(value) is not expected or value == "":
             raise ConfigError(f"config file {path}: {key} must be a non-empty {expected.__name__}")
-    return ServerConfig(**document)
+    return ServerConfig(**document, **abuse)
+
+
+def _abuse_settings(path: Path, limits: object, proxies: object) -> dict[str, Any]:
+    """The ``rate_limits`` table and the ``trusted_proxies`` list, checked."""
+    try:
+        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+            raise PolicyViolation("trusted_proxies is a list of addresses or networks")
+        networks(proxies)
+        return {"rate_limits": limits_from_config(limits), "trusted_proxies": tuple(proxies)}
+    except PolicyViolation as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
 
 
 __all__ = ["DEFAULT_LISTEN", "ConfigError", "ServerConfig", "load", "parse_listen"]

@@ -28,6 +28,12 @@ class Metrics:
             ["route", "method"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "walletbackup_rate_limited",
+            "Requests refused over a rate limit, by route template and key kind (user, source).",
+            ["route", "key"],
+            registry=self.registry,
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

@@ -169,6 +169,12 @@ def _operation(op: Operation) -> dict[str, Any]:
                 "description": _REASONS[status],
                 "content": {"application/json": {"schema": _ref("Error")}},
             }
+        responses["429"]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds until one more request fits the limit.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
     elif op.path == "/readyz":
         responses["503"] = {
             "description": "not ready",

@@ -35,8 +35,12 @@ def run(config: ServerConfig) -> None:
     try:
         _ensure_kms_key(custodian)
         app = create_app(custodian, state, settings=settings)
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 on its own;
+        # the app decides whom to believe (settings.trusted_proxies, rate limits by source).
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None)
+            uvicorn.Config(
+                app, host=host, port=port, access_log=False, log_config=None, proxy_headers=False
+            )
         )
         # uvicorn re-raises the signal that stopped it once it is done; a handler that does
         # nothing lets the process end normally (exit 0) after the stores are closed.

@@ -7,7 +7,7 @@ threadpool, never on the event loop; the core's exceptions become wire errors on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,16 @@ from walletbackup.errors import WalletBackupError
 
 from .auth import Principal, Tenants
 from .errors import ApiError, for_core_error
+from .observe import template
+from .ratelimit import (
+    KIND_SOURCE,
+    KIND_USER,
+    ROUTE_GROUPS,
+    IPNetwork,
+    RateLimiter,
+    networks,
+    source_address,
+)
 from .settings import Settings
 from .state import ServerState
 
@@ -31,6 +41,12 @@ class Service:
     state: ServerState
     tenants: Tenants
     settings: Settings
+    limiter: RateLimiter = field(init=False)
+    proxies: tuple[IPNetwork, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.state, self.settings.rate_limits)
+        self.proxies = networks(self.settings.trusted_proxies)
 
     async def call(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``func(*args, **kwargs)`` in the threadpool, core errors turned into wire errors."""
@@ -47,6 +63,27 @@ class Service:
                 "forbidden", f"this route is not for the {principal.role} role", headers={}
             )
         return principal
+
+    async def limit(self, request: Request, route: str, tenant: str, user: str) -> None:
+        """Count this request of ``route`` (an operation id in ``ratelimit.ROUTE_GROUPS``)
+        against its group's limits for its source address and for ``user`` of ``tenant``;
+        :class:`ApiError` 429 ``rate_limited`` with ``Retry-After`` when over one."""
+        client = request.scope.get("client")
+        source = source_address(
+            client[0] if client else None,
+            request.headers.getlist("x-forwarded-for"),
+            self.proxies,
+        )
+        keys = ((KIND_SOURCE, source), (KIND_USER, f"{tenant}/{user}"))
+        refused = await self.call(self.limiter.hit, ROUTE_GROUPS[route], keys)
+        if refused is None:
+            return
+        request.app.state.metrics.rate_limited.labels(template(request.scope), refused.kind).inc()
+        raise ApiError(
+            "rate_limited",
+            f"too many requests for this {refused.kind}: retry in {refused.retry_after} s",
+            headers={"Retry-After": str(refused.retry_after)},
+        )
 
 
 def service(request: Request) -> Service:

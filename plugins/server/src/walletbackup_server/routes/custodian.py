@@ -25,6 +25,7 @@ async def custodian_share(request: Request) -> Response:
     svc = service(request)
     principal = await svc.caller(request, "custodian")
     user = wire.user_id(request.path_params["u"])
+    await svc.limit(request, "custodian_share", principal.tenant, user)
     wallet_id = wire.wallet_id(request.path_params["w"])
     revision = wire.revision(request.path_params["r"])
     key = keys.wallet_key(principal.tenant, user, wallet_id)

@@ -35,7 +35,7 @@ async def list_wallets(request: Request) -> Response:
 
 
 async def view(request: Request) -> Response:
-    svc, wallet_id, key = await _wallet(request)
+    svc, wallet_id, key = await _wallet(request, limit="view")
     held = await svc.call(svc.custodian.view, key)
     if held is None:
         raise _not_found(wallet_id)
@@ -88,7 +88,7 @@ async def verified(request: Request) -> Response:
 
 async def check(request: Request) -> Response:
     """The service opens its custodian envelope of the revision; nothing secret is answered."""
-    svc, _, key = await _wallet(request)
+    svc, _, key = await _wallet(request, limit="check")
     revision = wire.revision(request.path_params["r"])
     await wire.read_object(request, svc.settings.max_body_bytes, {})
     released = await svc.call(svc.custodian.release, key, revision)
@@ -116,10 +116,13 @@ async def record_audit(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def _wallet(request: Request) -> tuple[Service, str, str]:
-    """The service, the path's wallet id and its internal key, for an authenticated device."""
+async def _wallet(request: Request, limit: str | None = None) -> tuple[Service, str, str]:
+    """The service, the path's wallet id and its internal key, for an authenticated device;
+    with ``limit`` (the route's operation id), counted against that route's rate limits."""
     svc = service(request)
     principal = await svc.caller(request, "device")
+    if limit is not None:
+        await svc.limit(request, limit, principal.tenant, _user(principal))
     wallet_id = wire.wallet_id(request.path_params["w"])
     return svc, wallet_id, _key(principal, wallet_id)
 
