@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from http_custodian import bearer
+from service_http import bearer
 from starlette.routing import Route
 
 from walletbackup_server.observe import template

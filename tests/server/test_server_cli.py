@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_custodian import bearer
+from service_http import bearer
 
 LINE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))\n")
 START_TIMEOUT = 30

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from http_custodian import bearer
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -20,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from service_http import bearer
 
 from walletbackup_server.openapi import OPERATIONS
 

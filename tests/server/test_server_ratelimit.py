@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_custodian import bearer
 from server_thread import serving
+from service_http import bearer
 
 from walletbackup import Custodian
 from walletbackup.errors import PolicyViolation

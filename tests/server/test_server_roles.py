@@ -13,8 +13,8 @@ import os
 import re
 
 import pytest
-from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+from service_http import bearer
 
 from walletbackup import WalletBackup, protocol
 from walletbackup.protocol import Proposal
@@ -102,8 +102,8 @@ EXPECTED = {
 @pytest.fixture
 def alice_wallet(world):
     """alice's wallet ``w``: revision 1 current, revision 2 pending (a re-seal of 1)."""
-    custodian = HttpCustodian(world.client, world.creds["alice"], world.creds["custodian"], "alice")
-    with WalletBackup(custodian=custodian, device_state=None) as wb:
+    url = str(world.client.base_url)
+    with WalletBackup(custodian=url, token=world.creds["alice"], device_state=None) as wb:
         wb.backup_wallet("w", b"c" * 32, method=PASS, passphrase="pw", custodian_share=b"s" * 32)
     view = world.custodian.view("acme/alice/w")
     current = view.current

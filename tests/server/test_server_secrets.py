@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import quick_methods
 import uvicorn
-from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+from service_http import bearer
 
 from walletbackup import Custodian, WalletBackup
 from walletbackup_server import ServerState, Tenants, create_app
@@ -107,19 +107,14 @@ def test_no_secret_in_logs_metrics_or_error_bodies(tmp_path: Path, caplog) -> No
                 "/v1/tokens", json={"user": "alice"}, headers=bearer(backend.secret)
             )
             token = minted.json()["token"]
-            device = WalletBackup(
-                custodian=HttpCustodian(client, token, node.secret, "alice"), device_state=None
-            )
+            device = WalletBackup(custodian=url, token=token, device_state=None)
             device.backup_wallet(
                 "w1", client_share, method=PASS, passphrase=passphrase,
                 custodian_share=custodian_share,
             )  # fmt: skip
             device.verify_backup("w1", method=PASS, passphrase=passphrase)
             recovered = device.recover_wallet("w1", method=PASS, passphrase=passphrase)
-            assert (recovered.client_share, recovered.custodian_share) == (
-                client_share,
-                custodian_share,
-            )
+            assert (recovered.client_share, recovered.custodian_share) == (client_share, None)
             share = "/v1/users/alice/wallets/w1/revisions/1/custodian-share"
             assert client.get(share, headers=bearer(node.secret)).status_code == 200
             assert client.post("/v1/wallets/w1/revisions/1/check", json={},
@@ -136,6 +131,7 @@ def test_no_secret_in_logs_metrics_or_error_bodies(tmp_path: Path, caplog) -> No
                 device.recover_wallet("w1", method=PASS, passphrase=passphrase + "x")
             except Exception as exc:  # any failure: its text is checked below
                 client.bodies.append(str(exc))
+            device.close()
             metrics = client.get("/metrics").text
         assert isinstance(custodian.store, ChainedStore)
         chain_key = custodian.store.key.get()
