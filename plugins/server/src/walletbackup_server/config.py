@@ -1,9 +1,9 @@
 """Where ``walletbackup serve`` and ``walletbackup server ...`` take their settings from.
 
 The command line, else the config file (``--config FILE``, TOML with the keys ``listen``,
-``store``, ``kms``, ``state`` and ``token_ttl_seconds``), else the embedded default: SQLite and
-a local key file in the user data directory, the server's own documents beside the store
-(:func:`walletbackup_server.state.default_state_url`).
+``store``, ``kms``, ``state``, ``token_ttl_seconds`` and ``eject_delay_seconds``), else the
+embedded default: SQLite and a local key file in the user data directory, the server's own
+documents beside the store (:func:`walletbackup_server.state.default_state_url`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 
 import click
 
-from .settings import DEFAULT_TOKEN_TTL, Settings
+from .settings import DEFAULT_EJECT_DELAY, DEFAULT_TOKEN_TTL, Settings
 from .state import default_state_url
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+_INT_KEYS = frozenset({"token_ttl_seconds", "eject_delay_seconds"})
 MAX_CONFIG_BYTES = 64 * 1024
 
 
@@ -35,12 +36,15 @@ class ServerConfig:
     kms: str = "local:"
     state: str | None = None
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL
+    eject_delay_seconds: int = DEFAULT_EJECT_DELAY
 
     def state_url(self) -> str:
         return self.state or default_state_url(self.store)
 
     def settings(self) -> Settings:
-        return Settings(token_ttl_seconds=self.token_ttl_seconds)
+        return Settings(
+            token_ttl_seconds=self.token_ttl_seconds, eject_delay_seconds=self.eject_delay_seconds
+        )
 
     def address(self) -> tuple[str, int]:
         return parse_listen(self.listen)
@@ -81,7 +85,7 @@ def _from_file(path: Path) -> ServerConfig:
             f"{', '.join(known)}"
         )
     for key, value in document.items():
-        expected = int if key == "token_ttl_seconds" else str
+        expected = int if key in _INT_KEYS else str
         if type(value) is not expected or value == "":
             raise ConfigError(f"config file {path}: {key} must be a non-empty {expected.__name__}")
     return ServerConfig(**document)
