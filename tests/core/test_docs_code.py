@@ -35,6 +35,7 @@ RUN_BY = {
     "docs/methods/icloud.md": "tests/icloud/test_icloud_docs.py",
     "docs/methods/passkey.md": "tests/passkey/test_passkey_docs.py",
     "docs/hooks.md": "tests/core/test_docs_code.py",
+    "docs/server.md": "tests/server/test_server_docs.py",
 }
 
 #: Every block not run, by page and reason. Adding one means adding it here, for review.
