@@ -37,6 +37,7 @@ RUN_BY = {
     "docs/hooks.md": "tests/core/test_docs_code.py",
     "docs/postgres.md": "tests/postgres/test_postgres_docs.py",
     "docs/pkcs11.md": "tests/pkcs11/test_pkcs11_docs.py",
+    "docs/server.md": "tests/server/test_server_docs.py",
 }
 
 #: Every block not run, by page and reason. Adding one means adding it here, for review.

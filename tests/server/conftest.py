@@ -34,7 +34,13 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def server_settings() -> Settings:
+    """The service's settings in ``world``; a test module overrides this fixture to change them."""
+    return Settings()
+
+
+@pytest.fixture
+def world(tmp_path: Path, server_settings: Settings) -> Iterator[World]:
     with quick_methods.installed():
         custodian = Custodian(
             store=f"sqlite://{tmp_path / 'custodian.db'}",
@@ -61,7 +67,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             "carol": tenants.mint_token("other", "carol", 600).secret,
             "expired": expired,
         }
-        app = create_app(custodian, state, settings=Settings())
+        app = create_app(custodian, state, settings=server_settings)
         with serving(app) as url, httpx.Client(base_url=url) as client:
             yield World(custodian, state, tenants, client, app, creds)
         custodian.close()

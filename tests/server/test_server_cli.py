@@ -139,3 +139,30 @@ def test_unknown_config_keys_are_refused(tmp_path: Path):
     result = walletbackup("serve", "--config", str(config))
     assert result.returncode == 2
     assert "unknown key(s) storage" in result.stderr
+
+
+@pytest.mark.slow
+def test_set_webhook_prints_its_secret_once_and_keeps_it_sealed(tmp_path: Path):
+    from walletbackup.custodian import open_kms
+    from walletbackup_server import ServerState
+    from walletbackup_server.tenant_webhooks import TenantWebhooks
+
+    store = f"sqlite://{tmp_path / 'custodian.db'}"
+    kms = f"local://{tmp_path / 'custodian.key'}"
+    open_kms(kms).create_key()
+    assert walletbackup("server", "add-tenant", "acme", "--store", store).returncode == 0
+    url = "https://backend.example/hooks"
+    made = walletbackup("server", "set-webhook", "acme", url, "--store", store, "--kms", kms)
+    assert made.returncode == 0, made.stderr
+    (secret,) = re.findall(r"wbw_[A-Za-z0-9_-]{43}", made.stdout)
+    state = ServerState.open(f"sqlite://{tmp_path / 'custodian-server.db'}")
+    try:
+        assert secret not in json.dumps(state.load("webhook/acme"))
+        found = TenantWebhooks(state, open_kms(kms)).find("acme")
+        assert (found.url, found.secret) == (url, secret)
+    finally:
+        state.close()
+    refused = walletbackup("server", "set-webhook", "acme", "ftp://h/", "--store", store,
+                           "--kms", kms)  # fmt: skip
+    assert refused.returncode != 0
+    assert "webhook URL" in refused.stderr

@@ -67,6 +67,9 @@ ROUTES = {
     "check": ("POST", "/v1/wallets/w/revisions/1/check", {}),
     "audit": ("POST", "/v1/audit", {"event": {"type": "verify", "wallet_id": "w"}}),
     "share": ("GET", "/v1/users/alice/wallets/w/revisions/1/custodian-share", None),
+    "eject_prepare": ("POST", "/v1/wallets/w/eject/prepare", {}),
+    "eject": ("POST", "/v1/wallets/w/eject", {}),
+    "eject_cancel": ("DELETE", "/v1/wallets/w/eject", None),
 }
 
 _NOBODY = {"none": 401, "garbage": 401, "unknown": 401, "expired": 401}
@@ -87,6 +90,10 @@ EXPECTED = {
     "verified": {**_DEVICE, "alice": 204},
     "check": {**_DEVICE, "alice": 200},
     "audit": {**_DEVICE, "alice": 204, "bob": 204, "carol": 204},
+    # Only alice's own token reaches her wallet's eject; none was prepared (eject_not_ready).
+    "eject_prepare": {**_DEVICE, "alice": 202},
+    "eject": {**_DEVICE, "alice": 409},
+    "eject_cancel": {**_DEVICE, "alice": 204},
     "share": {
         **_NOBODY,
         "backend": 403,

@@ -27,7 +27,10 @@ DEVICE_EVENTS = (
 OPERATOR_EVENTS = ("rotate_kms", "retire_kms")
 #: What a health check found that the wallet's owner should act on.
 HEALTH_EVENTS = ("material_missing", "verification_due")
-EVENT_TYPES = DEVICE_EVENTS + OPERATOR_EVENTS + HEALTH_EVENTS
+#: What the custodian service records itself (walletbackup-server's eject): never taken from a
+#: device's report.
+SERVICE_EVENTS = ("eject_prepare", "eject_cancel", "eject")
+EVENT_TYPES = DEVICE_EVENTS + OPERATOR_EVENTS + HEALTH_EVENTS + SERVICE_EVENTS
 
 
 @contextmanager

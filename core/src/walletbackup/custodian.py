@@ -8,10 +8,18 @@ custodian only cipher text and public metadata (:mod:`walletbackup.protocol`).
 Its share is released only for the wallet's current revision (or the pending one, before a
 self-managed backup is confirmed), and the revision is inside the KMS-sealed custodian envelope,
 so a store writer can replay a whole earlier record but cannot relabel an old envelope as new.
+
+An :class:`EnvelopeKeeper` may hold a revision's custodian envelope outside the store (the
+service's self-managed mode hands it to the application's backend). The record then keeps only
+the envelope's SHA-256, and an envelope that comes back is refused unless it hashes to it, so
+the keeper can neither read the share (the envelope is sealed under the KMS) nor swap in another
+revision's or another wallet's envelope.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import hmac
 import logging
 import os
@@ -19,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import IO, Any, overload
+from typing import IO, Any, Protocol, overload
 
 from . import canonical, envelope, health, plugins
 from .audit import audited
@@ -43,21 +51,49 @@ log = logging.getLogger("walletbackup")
 STANZA_ID_BYTES = 16
 
 
+class EnvelopeKeeper(Protocol):
+    """Holds custodian envelopes for the custodian, outside its store.
+
+    The custodian seals each envelope under its KMS first, so a keeper only ever holds opaque
+    bytes; the custodian's record keeps their SHA-256 and refuses anything else coming back.
+    """
+
+    def keeps(self, wallet_id: str, mode: str) -> bool:
+        """Whether this keeper holds the envelopes of ``wallet_id``, backed up in ``mode``."""
+        ...
+
+    def put(self, wallet_id: str, revision: int, blob: bytes) -> None:
+        """Keep ``blob``, the custodian envelope of ``revision``, replacing any earlier one for
+        that revision. Raises :class:`StorageError` when it was not kept."""
+        ...
+
+    def get(self, wallet_id: str, revision: int) -> bytes:
+        """The envelope last put for ``revision``; :class:`StorageError` when it cannot be had."""
+        ...
+
+
 class Custodian:
     """The custodian role, in this process: ``store`` and ``kms`` are URLs or ready instances.
 
     :class:`walletbackup.WalletBackup` uses one of these by default (the embedded default: both
     parties in one process, talking through the same protocol a remote custodian speaks).
+    ``keeper``, when given, holds the custodian envelopes of the wallets it :meth:`keeps
+    <EnvelopeKeeper.keeps>` (the store then holds their hashes).
     """
 
     #: Both parties are one user's here: the device gets the share and checks it (docs/security.md).
     releases_custodian_share = True
 
     def __init__(
-        self, *, store: str | Store = "sqlite:", kms: str | KmsProvider = "local:"
+        self,
+        *,
+        store: str | Store = "sqlite:",
+        kms: str | KmsProvider = "local:",
+        keeper: EnvelopeKeeper | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.kms = kms if isinstance(kms, KmsProvider) else open_kms(kms)
+        self.keeper = keeper
         self.location = self.store.location
         self._held = threading.local()
         self._read_only_said = False
@@ -159,6 +195,8 @@ class Custodian:
                 created_at=now(),
                 reason=p.reason,
             )
+            # Kept before the record names it: a keeper that fails leaves the record as it was.
+            self._keep(p.wallet_id, p.mode, revision)
             record.add_pending(revision, set(p.new_stanzas))
             self._save(record)
             stored = self._load(p.wallet_id)
@@ -302,13 +340,24 @@ class Custodian:
             return health.CustodianCheck(wallet_id, None, (health.Problem("record", str(exc)),))
         if record is None:
             raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
-        problems = [
-            problem
-            for held in _revisions(record)
-            for problem in health.revision_problems(
-                wallet_id, held, lambda held, parsed: self._open(wallet_id, held, parsed)
+        problems = []
+        for held in _revisions(record):
+            try:
+                inline = dataclasses.replace(
+                    held, custodian_envelope=self._envelope(wallet_id, held)
+                )
+            except WalletBackupError as exc:
+                problems.append(
+                    health.Problem(
+                        "custodian",
+                        f"the custodian envelope of revision {held.revision} cannot be had "
+                        f"({type(exc).__name__}: {exc})",
+                    )
+                )
+                continue
+            problems += health.revision_problems(
+                wallet_id, inline, lambda held, parsed: self._open(wallet_id, held, parsed)
             )
-        ]
         if record.current is None and record.pending is None:
             problems.append(health.Problem("record", "no backup: its first backup never completed"))
         return health.CustodianCheck(wallet_id, _wallet_view(record), tuple(problems))
@@ -318,7 +367,7 @@ class Custodian:
         record = self._load(wallet_id)
         if record is None:
             raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
-        return tuple(sorted({_kms_version(held) for held in _revisions(record)}))
+        return tuple(sorted({self._kms_version(wallet_id, held) for held in _revisions(record)}))
 
     def forget(self, wallet_id: str) -> None:
         """Delete the custodian's record of a wallet: its custodian share, the client cipher text
@@ -337,12 +386,18 @@ class Custodian:
             record = self._load(wallet_id)
             if record is None:
                 raise BackupNotFound(f"there is no backup for wallet {wallet_id!r}")
-            for held in (record.current, record.pending):
-                if held is not None:
-                    old = envelope.parse(held.custodian_envelope)
-                    held.custodian_envelope = self._seal(
-                        old.context, self._open(wallet_id, held).share
-                    )
+            held_by_keeper = [h.revision for h in _revisions(record) if h.custodian_sha256]
+            if held_by_keeper:
+                # A keeper replaces an envelope in place: were the record not saved after it,
+                # the revision would hash to neither envelope and no longer open.
+                raise PolicyViolation(
+                    f"the custodian envelope of wallet {wallet_id!r} revision "
+                    f"{held_by_keeper[0]} is held by its envelope keeper; the wallet's next "
+                    "backup seals it under the current KMS key version"
+                )
+            for held in _revisions(record):
+                old = envelope.parse(self._envelope(wallet_id, held))
+                held.custodian_envelope = self._seal(old.context, self._open(wallet_id, held).share)
             self._save(record)
 
     def retire_kms_versions(self, below: int) -> tuple[int, ...]:
@@ -357,7 +412,7 @@ class Custodian:
             wallet_id
             for wallet_id in self.store.wallets()
             for held in _revisions(self._load(wallet_id))
-            if _kms_version(held) < below
+            if self._kms_version(wallet_id, held) < below
         )
         if in_use:
             raise PolicyViolation(
@@ -386,7 +441,7 @@ class Custodian:
     ) -> Released:
         """The share in ``held``'s custodian envelope (``parsed`` already), its context checked
         against the record."""
-        env = parsed or envelope.parse(held.custodian_envelope)
+        env = parsed or envelope.parse(self._envelope(wallet_id, held))
         context = env.context
         if (
             context.share_role != "custodian"
@@ -417,6 +472,39 @@ class Custodian:
             share,
         )
 
+    def _keep(self, wallet_id: str, mode: str, held: Revision) -> None:
+        """Hand ``held``'s custodian envelope to the keeper, if it keeps this wallet's."""
+        if self.keeper is None or not self.keeper.keeps(wallet_id, mode):
+            return
+        blob = held.custodian_envelope
+        assert blob is not None  # just sealed
+        self.keeper.put(wallet_id, held.revision, blob)
+        held.custodian_envelope = None
+        held.custodian_sha256 = hashlib.sha256(blob).hexdigest()
+
+    def _envelope(self, wallet_id: str, held: Revision) -> bytes:
+        """``held``'s custodian envelope: inline, or from the keeper, checked against its hash."""
+        if held.custodian_envelope is not None:
+            return held.custodian_envelope
+        if self.keeper is None:
+            raise StorageError(
+                f"the custodian envelope of wallet {wallet_id!r} revision {held.revision} is "
+                "held by an envelope keeper, and this custodian has none"
+            )
+        blob = self.keeper.get(wallet_id, held.revision)
+        expected = (held.custodian_sha256 or "").encode()
+        if not hmac.compare_digest(hashlib.sha256(blob).hexdigest().encode(), expected):
+            raise StorageError(
+                f"the custodian envelope returned for wallet {wallet_id!r} revision "
+                f"{held.revision} is not the one sealed for it: refused"
+            )
+        return blob
+
+    def _kms_version(self, wallet_id: str, held: Revision) -> int:
+        stanza = envelope.parse(self._envelope(wallet_id, held)).stanzas[0]
+        version = stanza.args.get("version")
+        return version if isinstance(version, int) else 0
+
     def _seal(self, context: envelope.Context, share: bytes) -> bytes:
         recipient = envelope.KmsRecipient(os.urandom(STANZA_ID_BYTES), self._kms_args(), self.kms)
         data, _ = envelope.seal(context, share, [recipient])
@@ -431,10 +519,13 @@ class Custodian:
                 (held for w in self.store.wallets() for held in _revisions(self._load(w))), None
             )
             if sealed is not None:
-                key_id = envelope.parse(sealed.custodian_envelope).stanzas[0].args.get("key_id")
+                key = "its KMS key"  # an envelope a keeper holds is not fetched for a message
+                if sealed.custodian_envelope is not None:
+                    stanza = envelope.parse(sealed.custodian_envelope).stanzas[0]
+                    key = f"KMS key {stanza.args.get('key_id')}"
                 raise KmsKeyMissing(
-                    f"{exc}; custodian shares in {self.store!r} are sealed under KMS key "
-                    f"{key_id}: restore that key (a new key would not open them)"
+                    f"{exc}; custodian shares in {self.store!r} are sealed under {key}: "
+                    "restore that key (a new key would not open them)"
                 ) from None
         try:
             self.kms.create_key()
@@ -495,9 +586,4 @@ def _revisions(record: WalletRecord | None) -> list[Revision]:
     return [] if record is None else [r for r in (record.current, record.pending) if r]
 
 
-def _kms_version(held: Revision) -> int:
-    version = envelope.parse(held.custodian_envelope).stanzas[0].args.get("version")
-    return version if isinstance(version, int) else 0
-
-
-__all__ = ["Custodian", "open_kms"]
+__all__ = ["Custodian", "EnvelopeKeeper", "open_kms"]

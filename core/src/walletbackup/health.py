@@ -125,6 +125,8 @@ def revision_problems(
     """
     label = f"revision {held.revision}"
     problems: list[Problem] = []
+    # Custodian.check fetches an envelope its keeper holds before it asks.
+    assert held.custodian_envelope is not None
     custodian_env = _parsed(held.custodian_envelope, f"the custodian envelope of {label}", problems)
     client_env = None
     if held.client_envelope is not None:

@@ -89,7 +89,10 @@ def audit_event(event: dict[str, Any]) -> None:
     ``retire_kms`` (``below``, ``retired``: how many), with no wallet; and what a health check
     found for the wallet's owner to act on, always ``failed``: ``material_missing`` (a method's
     remote key material is gone) and ``verification_due`` (``verified_at``: when the method last
-    opened the wallet, when known), with ``wallet_id``, ``method`` and ``stanza_id``. Where one
+    opened the wallet, when known), with ``wallet_id``, ``method`` and ``stanza_id``; and the
+    custodian service's eject steps, with ``wallet_id``, ``tenant``, ``user``, ``revision``,
+    ``not_before`` and ``webhook`` (``delivered`` / ``failed`` / ``none``: the signed event to
+    the tenant's backend): ``eject_prepare``, ``eject_cancel`` and ``eject``. Where one
     applies: ``method``, ``success`` (``confirm``: 1 or 0) and ``error`` (the error class name).
     It never holds a secret. Called after the core has written the event to the store's audit
     table; an exception here is logged and does not fail the operation.

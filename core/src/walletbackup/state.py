@@ -7,6 +7,11 @@ only ways out of pending. The record holds the custodian envelope, the client en
 managed mode (in self-managed mode only its id), public stanza metadata and statuses: nothing
 the device must trust. The device authenticates what matters (see docs/security.md).
 
+A custodian with an envelope keeper (:class:`walletbackup.custodian.EnvelopeKeeper`) may hold a
+revision's custodian envelope elsewhere: the record then has ``custodian_sha256`` (hex) instead
+of the envelope. A revision without that field holds its envelope inline, as every record
+written before keepers existed does, so the schema number does not change.
+
 Schema 1 (written before the two parties were split) is read: its revisions get number 0 and its
 discard fields, now the device's business, are dropped. Schema 2 (before statuses carried
 ``verified_at``) is read with ``verified_at`` unknown (``None``).
@@ -50,10 +55,12 @@ class Revision:
     key_epoch: int
     client_envelope_id: str
     client_envelope: bytes | None  # None in self-managed mode: the application keeps it
-    custodian_envelope: bytes
+    custodian_envelope: bytes | None  # None when an envelope keeper holds it
     stanzas: list[StanzaRef]
     created_at: str
     reason: str  # the method whose backup or change made this revision
+    #: SHA-256 (hex) of the custodian envelope an envelope keeper holds; None when inline.
+    custodian_sha256: str | None = None
 
 
 @dataclass
@@ -194,6 +201,8 @@ class WalletRecord:
             if rev is not None:
                 rev["client_envelope"] = _b64(rev["client_envelope"])
                 rev["custodian_envelope"] = _b64(rev["custodian_envelope"])
+                if rev["custodian_sha256"] is None:
+                    del rev["custodian_sha256"]  # inline: the record reads as it always did
         body["schema"] = DOCUMENT_SCHEMA
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -236,12 +245,16 @@ def _revision(body: dict[str, Any] | None, decode: Any) -> Revision | None:
     for obsolete in ("discard_on_success", "discard_on_failure"):  # schema 1
         body.pop(obsolete, None)
     client = body.pop("client_envelope")
+    custodian = body.pop("custodian_envelope")
+    kept = body.get("custodian_sha256")
+    if (custodian is None) == (kept is None):
+        raise MalformedBackup("a revision holds either its custodian envelope or its hash")
     return Revision(
         **{
             "revision": 0,
             **body,
             "client_envelope": None if client is None else decode(client),
-            "custodian_envelope": decode(body["custodian_envelope"]),
+            "custodian_envelope": None if custodian is None else decode(custodian),
             "stanzas": [StanzaRef(**s) for s in body["stanzas"]],
         }
     )

@@ -16,11 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from walletbackup import Custodian
+from walletbackup.retry import RetryPolicy
 from walletbackup.stores import Store
 
 from .auditchain import ChainedStore, ChainKey
 from .auth import Tenants
+from .delivery import Delivery
+from .eject import Ejects
 from .errors import ApiError
+from .keeper import WebhookKeeper
 from .metrics import Metrics
 from .observe import Observe
 from .openapi import document
@@ -28,6 +32,7 @@ from .routes import ROUTES
 from .service import Service
 from .settings import Settings
 from .state import ServerState
+from .tenant_webhooks import TenantWebhooks
 
 log = logging.getLogger("walletbackup.server")
 
@@ -39,8 +44,12 @@ def create_app(
 
     The custodian's store is wrapped (once) in a :class:`ChainedStore`: every audit record it
     writes from now on is chained, its chain key wrapped by the custodian's KMS in ``state``.
+    Unless ``custodian`` has an envelope keeper already, it gets the tenants' webhooks as one:
+    a self-managed wallet's custodian envelope goes to its tenant's backend, when the tenant has
+    a webhook (docs/server.md).
     """
     server_state = state if isinstance(state, ServerState) else ServerState(state)
+    settings = settings or Settings()
     if not isinstance(custodian.store, ChainedStore):
         key = ChainKey(server_state, custodian.kms)
         custodian.store = ChainedStore(custodian.store, server_state, key)
@@ -56,8 +65,15 @@ def create_app(
     )
     # /v1/me/ is not /v1/me: no redirects that would carry a credential to another URL.
     app.router.redirect_slashes = False
-    app.state.service = Service(
-        custodian, server_state, Tenants(server_state), settings or Settings()
+    app.state.service = Service(custodian, server_state, Tenants(server_state), settings)
+    webhooks = TenantWebhooks(server_state, custodian.kms)
+    delivery = Delivery(
+        settings.webhook_timeout_seconds, RetryPolicy(attempts=settings.webhook_attempts)
+    )
+    if custodian.keeper is None:
+        custodian.keeper = WebhookKeeper(webhooks, delivery)
+    app.state.ejects = Ejects(
+        custodian, server_state, webhooks, delivery, settings.eject_delay_seconds
     )
     app.state.metrics = metrics
     app.state.openapi = document()

@@ -52,8 +52,11 @@ def proposal(p: Proposal) -> Proposal:
 
 def event(data: object) -> dict[str, Any]:
     """An audit event from a device: a known type and a few public fields of plain values."""
-    if not isinstance(data, dict) or data.get("type") not in audit.EVENT_TYPES:
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or kind not in audit.EVENT_TYPES:
         raise malformed("an audit event is an object whose type is one of the audit types")
+    if kind in audit.SERVICE_EVENTS:
+        raise malformed(f"the service records {kind} events itself")
     if len(data) > MAX_AUDIT_FIELDS:
         raise malformed(f"an audit event has at most {MAX_AUDIT_FIELDS} fields")
     for name, value in data.items():

@@ -42,7 +42,7 @@ def _store_options(function: F) -> F:
                 "config_file",
                 metavar="FILE",
                 help="Server config file (TOML: listen, store, kms, state, token_ttl_seconds, "
-                "trusted_proxies, [rate_limits]).",
+                "trusted_proxies, [rate_limits], eject_delay_seconds).",
             ),
         )
     ):
@@ -148,6 +148,46 @@ def revoke_credential(
     with _tenants(store, state, config_file) as tenants:
         tenants.revoke_credential(tenant, credential_id)
     click.echo(f"revoked credential {credential_id} of {tenant}")
+
+
+@server.command(name="set-webhook")
+@click.argument("tenant")
+@click.argument("url")
+@_store_options
+@click.option("--kms", metavar="URL", help="KMS URL the secret is sealed under (the service's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def set_webhook(
+    tenant: str,
+    url: str,
+    *,
+    store: str | None,
+    state: str | None,
+    config_file: str | None,
+    kms: str | None,
+    as_json: bool,
+) -> None:
+    """Send TENANT's webhook requests to URL; print the new signing secret, once.
+
+    The service then hands the custodian share of TENANT's self-managed wallets to URL/backup
+    and fetches it from URL/backup/fetch, and announces eject steps to URL/events, each request
+    signed with this secret (docs/server.md). Setting it again replaces the URL and the secret.
+    """
+    from walletbackup.custodian import open_kms  # noqa: PLC0415 - the KMS only when it runs
+
+    from .state import ServerState  # noqa: PLC0415
+    from .tenant_webhooks import TenantWebhooks  # noqa: PLC0415
+
+    config = load(config_file, store=store, state=state, kms=kms)
+    server_state = ServerState.open(config.state_url())
+    try:
+        secret = TenantWebhooks(server_state, open_kms(config.kms)).set(tenant, url)
+    finally:
+        server_state.close()
+    if as_json:
+        _echo_json({"tenant": tenant, "url": url, "secret": secret})
+        return
+    click.echo(f"webhook of {tenant}: {url}")
+    click.echo(f"signing secret (shown this once, give it to the backend): {secret}")
 
 
 @server.command(name="tenants")

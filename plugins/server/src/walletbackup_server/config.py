@@ -1,9 +1,9 @@
 """Where ``walletbackup serve`` and ``walletbackup server ...`` take their settings from.
 
 The command line, else the config file (``--config FILE``, TOML with the keys ``listen``,
-``store``, ``kms``, ``state``, ``token_ttl_seconds``, ``trusted_proxies`` and the table
-``rate_limits``), else the embedded default: SQLite and
-a local key file in the user data directory, the server's own documents beside the store
+``store``, ``kms``, ``state``, ``token_ttl_seconds``, ``trusted_proxies``, ``eject_delay_seconds``
+and the table ``rate_limits``), else the embedded default: SQLite and a local key file in the user
+data directory, the server's own documents beside the store
 (:func:`walletbackup_server.state.default_state_url`).
 """
 
@@ -20,10 +20,11 @@ import click
 from walletbackup.errors import PolicyViolation
 
 from .ratelimit import DEFAULT_LIMITS, GroupLimits, limits_from_config, networks
-from .settings import DEFAULT_TOKEN_TTL, Settings
+from .settings import DEFAULT_EJECT_DELAY, DEFAULT_TOKEN_TTL, Settings
 from .state import default_state_url
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+_INT_KEYS = frozenset({"token_ttl_seconds", "eject_delay_seconds"})
 MAX_CONFIG_BYTES = 64 * 1024
 
 
@@ -42,6 +43,7 @@ class ServerConfig:
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL
     rate_limits: Mapping[str, GroupLimits] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     trusted_proxies: tuple[str, ...] = ()
+    eject_delay_seconds: int = DEFAULT_EJECT_DELAY
 
     def state_url(self) -> str:
         return self.state or default_state_url(self.store)
@@ -51,6 +53,7 @@ class ServerConfig:
             token_ttl_seconds=self.token_ttl_seconds,
             rate_limits=self.rate_limits,
             trusted_proxies=self.trusted_proxies,
+            eject_delay_seconds=self.eject_delay_seconds,
         )
 
     def address(self) -> tuple[str, int]:
@@ -95,7 +98,7 @@ def _from_file(path: Path) -> ServerConfig:
         path, document.pop("rate_limits", {}), document.pop("trusted_proxies", [])
     )
     for key, value in document.items():
-        expected = int if key == "token_ttl_seconds" else str
+        expected = int if key in _INT_KEYS else str
         if type(value) is not expected or value == "":
             raise ConfigError(f"config file {path}: {key} must be a non-empty {expected.__name__}")
     return ServerConfig(**document, **abuse)

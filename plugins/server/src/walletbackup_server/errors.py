@@ -26,11 +26,16 @@ CODES: Mapping[str, int] = {
     "method_not_allowed": 405,
     "conflict": 409,
     "stale": 409,
+    "eject_not_ready": 409,
     "too_large": 413,
     "policy": 422,
     "rate_limited": 429,
     "unavailable": 503,
 }
+
+
+class EjectNotReady(WalletBackupError):
+    """An eject asked for before its delay has passed, or with none prepared."""
 
 
 class ApiError(Exception):
@@ -62,6 +67,8 @@ def for_core_error(exc: WalletBackupError) -> ApiError:
         return ApiError("stale", message)
     if isinstance(exc, PolicyViolation):
         return ApiError("policy", message)
+    if isinstance(exc, EjectNotReady):
+        return ApiError("eject_not_ready", message)
     return ApiError("unavailable", f"the custodian cannot serve this now: {message}")
 
 
@@ -69,4 +76,4 @@ def malformed(message: str) -> ApiError:
     return ApiError("malformed", message)
 
 
-__all__ = ["CODES", "ApiError", "for_core_error", "malformed"]
+__all__ = ["CODES", "ApiError", "EjectNotReady", "for_core_error", "malformed"]

@@ -74,6 +74,9 @@ _CHECKED = _object(
     }
 )
 _READY = _object({"ready": {"type": "boolean"}, "checks": {"type": "object"}}, ["ready", "checks"])
+_EJECT_PREPARED = _object(
+    {"revision": {"type": "integer"}, "not_before": {"type": "string", "format": "date-time"}}
+)
 
 OPERATIONS = (
     Operation("get", "/healthz", "healthz", "The process is alive.", None, None, 200, _object(
@@ -107,6 +110,14 @@ OPERATIONS = (
               200, _CHECKED),
     Operation("post", "/v1/audit", "audit", "Record a device's audit event.", "device",
               _object({"event": {"type": "object"}}), 204, None),
+    Operation("post", "/v1/wallets/{w}/eject/prepare", "eject_prepare",
+              "Ask to eject the current revision's custodian share, after the eject delay.",
+              "device", _EMPTY, 202, _EJECT_PREPARED),
+    Operation("post", "/v1/wallets/{w}/eject", "eject",
+              "The custodian share of the prepared revision, once the delay has passed.",
+              "device", _EMPTY, 200, _ref("Released")),
+    Operation("delete", "/v1/wallets/{w}/eject", "eject_cancel", "Cancel the eject request.",
+              "device", None, 204, None),
     Operation("get", "/v1/users/{u}/wallets/{w}/revisions/{r}/custodian-share",
               "custodian_share", "The custodian share of a revision (the tenant's node).",
               "custodian", None, 200, _ref("Released")),
@@ -124,7 +135,7 @@ _REASONS = {
     401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
-    409: "conflict or stale",
+    409: "conflict, stale or eject_not_ready",
     413: "too_large",
     422: "policy",
     429: "rate_limited",

@@ -36,7 +36,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Which group each limited route counts against, by the route's OpenAPI operation id. A
 #: limited route's handler calls ``Service.limit`` with its id (the device routes through
-#: ``wallets._wallet(request, limit=ID)``); a new limited route adds its line here.
+#: ``wallets.wallet(request, limit=ID)``); a new limited route adds its line here.
 ROUTE_GROUPS: Mapping[str, str] = {
     "view": "recovery",
     "check": "recovery",

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import custodian, ops, tokens, wallets
+from . import custodian, eject, ops, tokens, wallets
 
-ROUTES: list[BaseRoute] = [*ops.ROUTES, *tokens.ROUTES, *wallets.ROUTES, *custodian.ROUTES]
+ROUTES: list[BaseRoute] = [
+    *ops.ROUTES,
+    *tokens.ROUTES,
+    *eject.ROUTES,
+    *wallets.ROUTES,
+    *custodian.ROUTES,
+]
 
 __all__ = ["ROUTES"]

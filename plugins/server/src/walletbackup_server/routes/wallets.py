@@ -35,7 +35,7 @@ async def list_wallets(request: Request) -> Response:
 
 
 async def view(request: Request) -> Response:
-    svc, wallet_id, key = await _wallet(request, limit="view")
+    svc, wallet_id, key = await wallet(request, limit="view")
     held = await svc.call(svc.custodian.view, key)
     if held is None:
         raise _not_found(wallet_id)
@@ -43,7 +43,7 @@ async def view(request: Request) -> Response:
 
 
 async def propose(request: Request) -> Response:
-    svc, wallet_id, key = await _wallet(request)
+    svc, wallet_id, key = await wallet(request)
     data = await wire.read_json(request, svc.settings.max_body_bytes)
     try:
         proposal = protocol.from_json(Proposal, data)
@@ -60,7 +60,7 @@ async def propose(request: Request) -> Response:
 
 
 async def promote(request: Request) -> Response:
-    svc, _, key = await _wallet(request)
+    svc, _, key = await wallet(request)
     revision = wire.revision(request.path_params["r"])
     await wire.read_object(request, svc.settings.max_body_bytes, {})
     await svc.call(svc.custodian.promote, key, revision)
@@ -68,7 +68,7 @@ async def promote(request: Request) -> Response:
 
 
 async def abandon(request: Request) -> Response:
-    svc, _, key = await _wallet(request)
+    svc, _, key = await wallet(request)
     revision = wire.revision(request.path_params["r"])
     body = await wire.read_object(request, svc.settings.max_body_bytes, {"detail": str})
     await svc.call(svc.custodian.abandon, key, revision, checks.detail(body["detail"]))
@@ -76,7 +76,7 @@ async def abandon(request: Request) -> Response:
 
 
 async def verified(request: Request) -> Response:
-    svc, wallet_id, key = await _wallet(request)
+    svc, wallet_id, key = await wallet(request)
     revision = wire.revision(request.path_params["r"])
     body = await wire.read_object(request, svc.settings.max_body_bytes, {"stanza_id": str})
     stanza_id = wire.hex_id(body["stanza_id"], 16, "stanza_id")
@@ -88,7 +88,7 @@ async def verified(request: Request) -> Response:
 
 async def check(request: Request) -> Response:
     """The service opens its custodian envelope of the revision; nothing secret is answered."""
-    svc, _, key = await _wallet(request, limit="check")
+    svc, _, key = await wallet(request, limit="check")
     revision = wire.revision(request.path_params["r"])
     await wire.read_object(request, svc.settings.max_body_bytes, {})
     released = await svc.call(svc.custodian.release, key, revision)
@@ -116,7 +116,7 @@ async def record_audit(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def _wallet(request: Request, limit: str | None = None) -> tuple[Service, str, str]:
+async def wallet(request: Request, limit: str | None = None) -> tuple[Service, str, str]:
     """The service, the path's wallet id and its internal key, for an authenticated device;
     with ``limit`` (the route's operation id), counted against that route's rate limits."""
     svc = service(request)
