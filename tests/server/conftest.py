@@ -8,7 +8,7 @@ bob) and tenant ``other`` (user carol), every kind of credential, and the fast t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ import quick_methods
 from server_thread import serving
 from starlette.applications import Starlette
 
-from walletbackup import Custodian
+from walletbackup import Custodian, WalletBackup
 from walletbackup.stores import MemoryStore
 from walletbackup_server import ServerState, Settings, Tenants, create_app
 from walletbackup_server.auth import digest
@@ -31,6 +31,14 @@ class World:
     client: httpx.Client
     app: Starlette
     creds: dict[str, str]
+    devices: list[WalletBackup] = field(default_factory=list)
+
+    def device(self, user: str = "alice", mode: str = "managed") -> WalletBackup:
+        """A device of ``user`` (a real :class:`WalletBackup` over HTTP), closed at the end."""
+        url = str(self.client.base_url)
+        wb = WalletBackup(custodian=url, token=self.creds[user], device_state=None, mode=mode)
+        self.devices.append(wb)
+        return wb
 
 
 @pytest.fixture
@@ -69,5 +77,8 @@ def world(tmp_path: Path, server_settings: Settings) -> Iterator[World]:
         }
         app = create_app(custodian, state, settings=server_settings)
         with serving(app) as url, httpx.Client(base_url=url) as client:
-            yield World(custodian, state, tenants, client, app, creds)
+            world = World(custodian, state, tenants, client, app, creds)
+            yield world
+            for wb in world.devices:
+                wb.close()
         custodian.close()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from doc_blocks import run_page
-from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+from service_http import bearer
 from webhook_receiver import receiving
 
-from walletbackup import WalletBackup
 from walletbackup_server.tenant_webhooks import TenantWebhooks
 
 
@@ -26,10 +25,7 @@ def test_the_pages_receiver_keeps_the_share_and_hears_of_an_eject(world, tmp_pat
         page |= run_page(
             "docs/server.md", tmp_path, {"webhook_secret": secret, "notify_user": notified.append}
         )
-        custodian = HttpCustodian(
-            world.client, world.creds["alice"], world.creds["custodian"], "alice"
-        )
-        with WalletBackup(custodian=custodian, device_state=None, mode="self-managed") as wb:
+        with world.device(mode="self-managed") as wb:
             result = wb.backup_wallet(
                 "w", b"c" * 32, method=PASS, passphrase="pw", custodian_share=b"s" * 32
             )
@@ -40,7 +36,7 @@ def test_the_pages_receiver_keeps_the_share_and_hears_of_an_eject(world, tmp_pat
         prepared = world.client.post(
             "/v1/wallets/w/eject/prepare", json={}, headers=bearer(world.creds["alice"])
         )
-    assert recovered.custodian_share == b"s" * 32
+    assert (recovered.client_share, recovered.custodian_share) == (b"c" * 32, None)
     assert list(page["envelopes"]) == [("alice", "w", 1)]
     assert prepared.status_code == 202
     assert [(e["type"], e["wallet_id"]) for e in notified] == [("eject.prepared", "w")]

@@ -6,11 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from http_custodian import HttpCustodian, bearer
 from quick_methods import PASS
+from service_http import bearer
 from webhook_receiver import receiving
 
-from walletbackup import WalletBackup, protocol
+from walletbackup import protocol
 from walletbackup.protocol import Released
 from walletbackup_server import Settings
 from walletbackup_server.config import ServerConfig
@@ -27,8 +27,7 @@ def server_settings() -> Settings:
 @pytest.fixture
 def alice(world):
     """alice's wallet ``w`` at revision 1 (custodian share ``s``*32); her Authorization header."""
-    custodian = HttpCustodian(world.client, world.creds["alice"], world.creds["custodian"], "alice")
-    with WalletBackup(custodian=custodian, device_state=None) as wb:
+    with world.device() as wb:
         wb.backup_wallet("w", b"c" * 32, method=PASS, passphrase="pw", custodian_share=b"s" * 32)
     return bearer(world.creds["alice"])
 
@@ -115,8 +114,7 @@ def test_cancel(world, alice, backend):
 
 def test_a_new_revision_makes_the_request_stale(world, alice):
     world.client.post("/v1/wallets/w/eject/prepare", json={}, headers=alice)
-    custodian = HttpCustodian(world.client, world.creds["alice"], world.creds["custodian"], "alice")
-    with WalletBackup(custodian=custodian, device_state=None) as wb:
+    with world.device() as wb:
         wb.add_backup_method(
             "w", PASS, unlock_with={"method": PASS, "passphrase": "pw"}, passphrase="two"
         )
