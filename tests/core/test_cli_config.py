@@ -151,3 +151,11 @@ def test_listing_methods_does_not_read_the_config_file(run: Cli) -> None:
     config = run.tmp / "broken.toml"
     config.write_text("not toml at all = = =\n")
     assert run.bare("--config", str(config), "methods").exit_code == 0
+
+
+@pytest.mark.parametrize("option", ["--store", "--kms", "--custodian"])
+def test_a_password_in_a_url_never_goes_on_the_command_line(run: Cli, option: str) -> None:
+    result = run.bare(option, "postgresql://u:hunter2@127.0.0.1:1/db", "status", "w")
+    assert result.exit_code == EXIT_USAGE
+    assert "PGPASSFILE" in result.output
+    assert "hunter2" not in result.output

@@ -166,3 +166,21 @@ def test_set_webhook_prints_its_secret_once_and_keeps_it_sealed(tmp_path: Path):
                            "--kms", kms)  # fmt: skip
     assert refused.returncode != 0
     assert "webhook URL" in refused.stderr
+
+
+@pytest.mark.parametrize("option", ["--store", "--state"])
+def test_a_password_never_goes_on_the_command_line(option: str):
+    result = walletbackup("serve", option, "postgresql://walletbackup:hunter2@127.0.0.1:1/db")
+    assert result.returncode == 2
+    assert "PGPASSFILE" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_a_config_file_with_a_password_is_for_its_owner_only(tmp_path: Path):
+    config = tmp_path / "server.toml"
+    config.write_text('store = "postgresql://walletbackup:hunter2@127.0.0.1:1/db"\n')
+    config.chmod(0o644)
+    result = walletbackup("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert f"chmod 600 {config}" in result.stderr
+    assert "hunter2" not in result.stderr

@@ -65,6 +65,14 @@ class Globals:
 
     def settings(self) -> dict[str, str]:
         """``store``, ``kms`` and ``mode``: command line, else config file, else defaults."""
+        for key in ("store", "kms", "custodian"):
+            value = getattr(self, key)
+            if value is not None and _has_password(value):
+                # Every user of the machine can read a process's arguments; shells keep them.
+                raise ConfigError(
+                    f"--{key}: a URL with a password does not go on the command line: put it "
+                    "in the config file (mode 0600), or the password in PGPASSFILE or PGPASSWORD"
+                )
         if self._settings is None:
             from_file = self.from_file()
             given = {"store": self.store, "kms": self.kms, "mode": self.mode}
@@ -100,6 +108,15 @@ class Globals:
             "custodian": self.custodian,
         }
         return {key: value for key, value in given.items() if value is not None}
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit  # noqa: PLC0415 - only when a URL was given
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:  # not a URL of that shape: the store says what is wrong with it
+        return False
 
 
 def config_path(explicit: str | None) -> tuple[Path, bool]:

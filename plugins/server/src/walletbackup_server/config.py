@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -61,10 +62,29 @@ class ServerConfig:
 
 
 def load(path: str | None, **given: str | None) -> ServerConfig:
-    """The settings: ``given`` (options not ``None``) over the file at ``path`` over defaults."""
+    """The settings: ``given`` (options not ``None``) over the file at ``path`` over defaults.
+
+    A URL given on the command line may not carry a password: every user of the machine sees a
+    process's arguments, and the shell keeps them in its history. It belongs in the config file
+    (readable by its owner only), or in libpq's own ``PGPASSFILE`` or ``PGPASSWORD``.
+    """
+    for key, value in given.items():
+        if value is not None and _has_password(value):
+            raise ConfigError(
+                f"--{key}: a URL with a password does not go on the command line (every user "
+                "of this machine can read a process's arguments): put it in the config file "
+                "(mode 0600), or the password in PGPASSFILE or PGPASSWORD"
+            )
     config = ServerConfig() if path is None else _from_file(Path(path))
     chosen: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     return replace(config, **chosen)
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:  # not a URL of that shape: the store or KMS says what is wrong with it
+        return False
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -101,6 +121,12 @@ def _from_file(path: Path) -> ServerConfig:
         expected = int if key in _INT_KEYS else str
         if type(value) is not expected or value == "":
             raise ConfigError(f"config file {path}: {key} must be a non-empty {expected.__name__}")
+    secret = [k for k, value in document.items() if isinstance(value, str) and _has_password(value)]
+    if secret and path.stat().st_mode & 0o077:
+        raise ConfigError(
+            f"config file {path}: {', '.join(secret)} holds a password, and others may read the "
+            f"file: chmod 600 {path}"
+        )
     return ServerConfig(**document, **abuse)
 
 
