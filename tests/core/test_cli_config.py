@@ -159,3 +159,13 @@ def test_a_password_in_a_url_never_goes_on_the_command_line(run: Cli, option: st
     assert result.exit_code == EXIT_USAGE
     assert "PGPASSFILE" in result.output
     assert "hunter2" not in result.output
+
+
+def test_a_config_file_with_a_password_is_for_its_owner_only(run: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('store = "postgresql://u:hunter2@127.0.0.1:1/db"\n')
+    config.chmod(0o640)
+    result = run.bare("--config", str(config), "status", "w")
+    assert result.exit_code == EXIT_USAGE
+    assert f"chmod 600 {config}" in result.output
+    assert "hunter2" not in result.output

@@ -168,6 +168,12 @@ def load_config(path: Path, must_exist: bool) -> dict[str, Any]:
                 )
         elif not isinstance(value, str) or not value:
             raise ConfigError(f"config file {path}: {key} must be a non-empty string")
+    secret = [k for k, value in document.items() if isinstance(value, str) and _has_password(value)]
+    if secret and path.stat().st_mode & 0o077:
+        raise ConfigError(
+            f"config file {path}: {', '.join(secret)} holds a password, and others may read the "
+            f"file: chmod 600 {path}"
+        )
     if document.get("mode", "managed") not in MODES:
         raise ConfigError(f"config file {path}: mode must be one of {', '.join(MODES)}")
     return dict(document)
