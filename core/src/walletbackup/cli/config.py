@@ -110,6 +110,16 @@ class Globals:
         return {key: value for key, value in given.items() if value is not None}
 
 
+def _refuse_shared_passwords(path: Path, document: dict[str, Any]) -> None:
+    """A config file that holds a password must be its owner's only."""
+    secret = [k for k, value in document.items() if isinstance(value, str) and _has_password(value)]
+    if secret and path.stat().st_mode & 0o077:
+        raise ConfigError(
+            f"config file {path}: {', '.join(secret)} holds a password, and others may read the "
+            f"file: chmod 600 {path}"
+        )
+
+
 def _has_password(url: str) -> bool:
     from urllib.parse import urlsplit  # noqa: PLC0415 - only when a URL was given
 
@@ -168,12 +178,7 @@ def load_config(path: Path, must_exist: bool) -> dict[str, Any]:
                 )
         elif not isinstance(value, str) or not value:
             raise ConfigError(f"config file {path}: {key} must be a non-empty string")
-    secret = [k for k, value in document.items() if isinstance(value, str) and _has_password(value)]
-    if secret and path.stat().st_mode & 0o077:
-        raise ConfigError(
-            f"config file {path}: {', '.join(secret)} holds a password, and others may read the "
-            f"file: chmod 600 {path}"
-        )
+    _refuse_shared_passwords(path, document)
     if document.get("mode", "managed") not in MODES:
         raise ConfigError(f"config file {path}: mode must be one of {', '.join(MODES)}")
     return dict(document)
