@@ -12,8 +12,11 @@ PKCS#11 (SoftHSM2) for the custodian key: see the marked place in the PostgreSQL
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
+import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,8 @@ from doc_blocks import ROOT, fences
 from postgres_cluster import PostgresCluster, PostgresMissing
 from quick_methods import FIXTURES, PASS, QUICK_DIST
 from service_processes import add_tenant, create_kms_key, mint_token, serve, server_env
+
+from walletbackup_server.config import ServerConfig, load
 
 PAGE = ROOT / "docs" / "server.md"
 SHARE, CUSTODIAN = "client share of the newcomer", "custodian share of the newcomer"
@@ -127,3 +132,33 @@ def test_walkthrough_on_postgres_with_two_replicas(private_home: Path, tmp_path:
         count = "SELECT count(*) FROM {}_documents"
         assert cluster.admin(count.format("walletbackup"), "walkthrough") == [(1,)]
         assert cluster.admin(count.format("walletbackup_server"), "walkthrough") != [(0,)]
+        # The page's backup recipe takes both namespaces: restored, the same tables and rows.
+        restored = cluster.create_database("restored")
+        run_backup_recipe(cluster, store, restored, tmp_path)
+        for namespace in ("walletbackup", "walletbackup_server"):
+            query = count.format(namespace)
+            assert cluster.admin(query, "restored") == cluster.admin(query, "walkthrough")
+
+
+def run_backup_recipe(cluster: PostgresCluster, url: str, new_url: str, where: Path) -> None:
+    """The page's pg_dump / pg_restore block, with the cluster's binaries and these URLs."""
+    (block,) = (f for f in fences(PAGE.read_text()) if "pg_dump" in "\n".join(f.body))
+    text = "\n".join(line.removeprefix("$ ") for line in block.body).replace("\\\n", " ")
+    for line in text.splitlines():
+        command = line.replace('"$DATABASE_URL"', shlex.quote(url))
+        argv = shlex.split(command.replace('"$NEW_DATABASE_URL"', shlex.quote(new_url)))
+        subprocess.run([str(cluster.bindir / argv[0]), *argv[1:]], cwd=where, check=True)
+
+
+def test_the_config_example_has_every_key(tmp_path: Path) -> None:
+    """The page's config file example loads, and names every setting the service has."""
+    (block,) = (
+        f
+        for f in fences(PAGE.read_text())
+        if f.info.strip() == "toml" and "postgresql" in "\n".join(f.body)
+    )
+    config = tmp_path / "server.toml"
+    config.write_text("\n".join(block.body))
+    loaded = load(str(config))
+    assert {f.name for f in fields(ServerConfig)} == set(tomllib.loads(config.read_text()))
+    assert loaded.state_url() == loaded.state
