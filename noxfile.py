@@ -119,8 +119,9 @@ def all_together(session: nox.Session) -> None:
 DOCS_TOOLS = ["sphinx>=8", "myst-parser>=4"]
 # Peers the start-up benchmark compares against: CLIs built on entry-point plugins.
 BENCH_PEERS = ["keyring>=25", "llm>=0.19"]
-# bench_stores.py draws its curves (docs/images/store-curves.png) with it: bench-only.
-BENCH_TOOLS = ["matplotlib>=3.8"]
+# bench_stores.py draws its curves (docs/images/store-curves.png) with matplotlib; bench_service.py
+# mints tokens with httpx (tests/fixtures/service_processes.py): bench-only.
+BENCH_TOOLS = ["matplotlib>=3.8", "httpx>=0.27"]
 
 
 @nox.session

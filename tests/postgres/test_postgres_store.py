@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -134,15 +135,24 @@ def test_malformed_urls_are_refused_without_echoing_them(postgres_cluster: Postg
 
 
 def test_pool_size_bounds_the_connections(database_url: str) -> None:
-    # One connection: the lock holds it, so a save inside the lock cannot get one.
+    # One connection: the lock holds it. The holder's own reads and writes run on it (a lock
+    # holder never waits for a second connection: many holders would starve the pool), and
+    # commit with the block; another thread finds the pool empty.
     store = PostgresStore(f"{database_url}?pool_size=1", timeout=0.5)
+    other = PostgresStore(database_url)
     try:
-        with store.lock("wallet-1"), pytest.raises(StorageError, match="pool_size"):
+        with store.lock("wallet-1"):
             store.save("wallet-1", b"document")
-        store.save("wallet-1", b"document")
-        assert store.load("wallet-1") == b"document"
+            assert store.load("wallet-1") == b"document"
+            assert other.load("wallet-1") is None  # not committed before the block ends
+            with ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(store.load, "wallet-1")
+                with pytest.raises(StorageError, match="pool_size"):
+                    waiting.result()
+        assert other.load("wallet-1") == b"document"
     finally:
         store.close()
+        other.close()
 
 
 def test_lock_gives_up_after_its_timeout(database_url: str) -> None:

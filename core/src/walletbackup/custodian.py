@@ -154,11 +154,7 @@ class Custodian:
                     f"wallet {p.wallet_id!r} changed while this change was prepared (it is now at "
                     f"revision {base}, the change was built on {p.base_revision}); try again"
                 )
-            if p.revision <= max(record.last_revision, base):
-                raise StaleBackup(
-                    f"revision {p.revision} of wallet {p.wallet_id!r} is not newer than revision "
-                    f"{record.last_revision}: revisions only move forward"
-                )
+            _check_numbers(p, record, base)
             share = p.custodian_share
             if share is None:
                 if current is None:
@@ -173,6 +169,8 @@ class Custodian:
                     )
                 share = released.share
             elif p.key_epoch <= record.last_epoch:
+                if current is not None and p.key_epoch > current.key_epoch:
+                    raise _raced(p.wallet_id, f"key epoch {record.last_epoch}")
                 raise PolicyViolation(
                     f"a new custodian share needs a new key epoch (above {record.last_epoch})"
                 )
@@ -432,6 +430,16 @@ class Custodian:
 
     def _pending(self, wallet_id: str, revision: int) -> WalletRecord:
         record = self._load(wallet_id)
+        if record is not None and (
+            revision < record.last_revision
+            or (
+                record.current is not None
+                and record.current.revision >= revision
+                and (record.pending is None or record.pending.revision != revision)
+            )
+        ):
+            # Another device's newer change replaced this one before it was made current.
+            raise _raced(wallet_id, f"revision {record.last_revision}")
         if record is None or record.pending is None or record.pending.revision != revision:
             raise BackupNotFound(f"wallet {wallet_id!r} has no pending revision {revision}")
         return record
@@ -537,6 +545,26 @@ class Custodian:
             except KmsKeyMissing:
                 raise exc from None
         return self.kms.stanza_args()
+
+
+def _check_numbers(p: Proposal, record: WalletRecord, base: int) -> None:
+    """Refuse a proposal whose revision is not above the current one (stale), or that another
+    proposal made since the device read the wallet took (a race: retried)."""
+    if p.revision <= base:
+        raise StaleBackup(
+            f"revision {p.revision} of wallet {p.wallet_id!r} is not newer than revision "
+            f"{base}: revisions only move forward"
+        )
+    if p.revision <= record.last_revision:
+        raise _raced(p.wallet_id, f"revision {record.last_revision}")
+
+
+def _raced(wallet_id: str, what: str) -> StorageError:
+    """A change built on the current revision, but another device's change came first."""
+    return StorageError(
+        f"wallet {wallet_id!r} changed while this change was prepared ({what} was proposed "
+        "since); try again"
+    )
 
 
 def open_kms(url: str) -> KmsProvider:

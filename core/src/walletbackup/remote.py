@@ -48,6 +48,8 @@ log = logging.getLogger("walletbackup")
 MAX_ANSWER = 4 * 1024 * 1024
 #: The most of an error answer read: a code and a one-line message.
 MAX_ERROR_ANSWER = 64 * 1024
+#: The most characters of an abandoned revision's cause the service takes (docs/api.md).
+MAX_DETAIL = 256
 #: Retries of the requests that are safe to repeat: a few, within about fifteen seconds.
 DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=1.0, max_delay=8.0, max_retry_after=30.0)
 #: Answers worth another try of a request that is safe to repeat: the service, or the load
@@ -203,6 +205,9 @@ class RemoteCustodian:
         self._call("POST", _revision(wallet_id, revision, "promote"), "make the backup current")
 
     def abandon(self, wallet_id: str, revision: int, detail: str) -> None:
+        # The cause is a core error's message, which can be longer than the wire takes.
+        if len(detail) > MAX_DETAIL:
+            detail = detail[: MAX_DETAIL - 1] + "…"
         self._call(
             "POST",
             _revision(wallet_id, revision, "abandon"),

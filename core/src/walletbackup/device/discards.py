@@ -51,15 +51,23 @@ def items_of(env: Envelope) -> list[DiscardItem]:
     ]
 
 
-def settle(memory: WalletMemory, revision: int, landed: bool, live: Collection[str] = ()) -> None:
+def settle(
+    memory: WalletMemory,
+    revision: int,
+    landed: bool,
+    live: Collection[str] = (),
+    *,
+    dead: bool = True,
+) -> None:
     """Queue what the plan of ``revision`` frees, now that its outcome is known.
 
     A revision that did not land is remembered as dead: no one may make it current later. That
     includes the pinned revision itself: a store writer can show the device a pending revision
     as current (a confirmation made elsewhere looks no different), but when this device then
-    abandons or denies it, its own word is the one to keep.
+    abandons or denies it, its own word is the one to keep. ``dead=False``: the custodian
+    refused this proposal because another device's change holds the number, which may land.
     """
-    if not landed and revision >= memory.pin and revision not in memory.dead:
+    if not landed and dead and revision >= memory.pin and revision not in memory.dead:
         memory.dead.append(revision)
     plan = memory.plans.pop(revision, None)
     if plan is None:

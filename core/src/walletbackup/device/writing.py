@@ -154,9 +154,17 @@ def commit(
             client_bytes, backup_key = _propose(
                 custodian, wallet_id, change, current, revision, envelope_id, recipients, enrolled
             )
-    except BaseException:
+    except BaseException as exc:
+        # A refused proposal's number is not dead: another device's change may take it and
+        # become current (devices racing through a service).
+        refused = isinstance(exc, WalletBackupError) and _refused(
+            custodian, wallet_id, revision, envelope_id
+        )
         with device.edit(location, wallet_id) as memory:
-            discards.settle(memory, revision, landed=False)
+            discards.settle(memory, revision, landed=False, dead=not refused)
+            if refused and memory.failure_of(revision):
+                # Nor is a failure to tell: it would abandon another device's pending revision.
+                memory.forget_failure()
         raise
     new_ids = {r.id.hex() for r in recipients}
     with device.edit(location, wallet_id) as memory:
@@ -194,6 +202,20 @@ def commit(
         client_bytes,
         revision,
     )
+
+
+def _refused(custodian: CustodianApi, wallet_id: str, revision: int, envelope_id: bytes) -> bool:
+    """Whether the custodian, after a proposal of ``revision`` failed, holds no such envelope:
+    the proposal did not land, so ``revision`` is free for another device's change. When the
+    custodian does not answer, the fate is unknown and the number stays dead."""
+    try:
+        view = custodian.view(wallet_id)
+    except WalletBackupError:
+        return False
+    if view is None:
+        return True
+    held = (r for r in (view.current, view.pending) if r is not None and r.revision == revision)
+    return all(r.client_envelope_id != envelope_id.hex() for r in held)
 
 
 def _propose(  # noqa: PLR0917 - private, one caller

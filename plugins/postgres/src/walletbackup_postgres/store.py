@@ -17,7 +17,11 @@ the block, or when the holder's session ends, which PostgreSQL notices when the 
 dies or its connection drops.
 
 **Writes.** Each write is a transaction of its own, committed before it returns, and as durable
-as the server's ``synchronous_commit`` makes commits (on by default). :meth:`~PostgresStore.save`
+as the server's ``synchronous_commit`` makes commits (on by default); inside a
+:meth:`~PostgresStore.lock` block, the reads and writes of the thread holding it run on the
+lock's connection, in its transaction, and commit when the block ends (a failed commit raises
+out of the block): the check of a wallet's revision and its write commit together, and a lock
+holder never waits for a second connection of the pool. :meth:`~PostgresStore.save`
 is one upsert. Audit records are appended under a namespace-wide advisory lock held until the
 commit, so records commit in ``seq`` order and a reader paging with ``after=`` never passes a
 record that commits later. :meth:`~PostgresStore.sync` has nothing left to do.
@@ -37,6 +41,7 @@ secrets.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -76,6 +81,8 @@ class PostgresStore(Store):
         self._sql = Statements(self._url.namespace)
         self._audit_key = advisory_key("audit", self._url.namespace)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        # The connection of the wallet lock this thread holds, if any (see _connection).
+        self._held = threading.local()
         import psycopg  # noqa: PLC0415 - see TYPE_CHECKING above
         from psycopg_pool import ConnectionPool  # noqa: PLC0415 - see TYPE_CHECKING above
 
@@ -137,6 +144,14 @@ class PostgresStore(Store):
         pool = self._pool
         if pool is None:
             raise StorageError(f"the PostgreSQL store {self._url.shown} is closed")
+        held: psycopg.Connection[Any] | None = getattr(self._held, "conn", None)
+        if held is not None:
+            # Inside this thread's wallet lock: its connection and transaction. A second
+            # connection per lock holder would starve the pool (every holder waiting for one),
+            # and the check of a revision and the write then commit together.
+            with translated(self._url, self._timeout):
+                yield held
+            return
         with translated(self._url, self._timeout), pool.connection() as conn:
             yield conn
 
@@ -151,6 +166,7 @@ class PostgresStore(Store):
         import psycopg.errors  # noqa: PLC0415 - see TYPE_CHECKING above
 
         key = advisory_key("wallet", self._url.namespace, wallet_id)
+        outer = getattr(self._held, "conn", None) is None
         with self._connection() as conn, conn.transaction():
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, true)",
@@ -160,7 +176,13 @@ class PostgresStore(Store):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             except psycopg.errors.LockNotAvailable:
                 raise timeout_error(f"wallet {wallet_id!r}", self._timeout, self) from None
-            yield
+            if outer:
+                self._held.conn = conn
+            try:
+                yield
+            finally:
+                if outer:
+                    self._held.conn = None
 
     def load(self, wallet_id: str) -> bytes | None:
         wallet_key(wallet_id)

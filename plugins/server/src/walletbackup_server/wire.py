@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from walletbackup.device import inputs
 from walletbackup.errors import PolicyViolation
@@ -29,10 +29,16 @@ async def read_json(request: Request, limit: int) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit)
+    except ClientDisconnect:
+        # The client gave up before its body was read (a request that waited for a database
+        # that was down): an incomplete request, not the service's error. Nobody reads the
+        # answer; the access log and the metrics say 400, not 500.
+        raise malformed("the client closed the connection before the body ended") from None
     try:
         return json.loads(bytes(body))
     except (ValueError, RecursionError):

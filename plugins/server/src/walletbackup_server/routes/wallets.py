@@ -55,7 +55,7 @@ async def propose(request: Request) -> Response:
     try:
         held = await svc.call(svc.custodian.propose, dataclasses.replace(proposal, wallet_id=key))
     except ApiError as exc:
-        raise await _conflict_or(svc, key, proposal.base_revision, exc) from None
+        raise await _conflict_or(svc, key, proposal.base_revision, proposal.revision, exc) from None
     return JSONResponse(protocol.to_json(held), 201)
 
 
@@ -63,7 +63,10 @@ async def promote(request: Request) -> Response:
     svc, _, key = await wallet(request)
     revision = wire.revision(request.path_params["r"])
     await wire.read_object(request, svc.settings.max_body_bytes, {})
-    await svc.call(svc.custodian.promote, key, revision)
+    try:
+        await svc.call(svc.custodian.promote, key, revision)
+    except ApiError as exc:
+        raise await _conflict_or(svc, key, None, revision, exc) from None
     return Response(status_code=204)
 
 
@@ -71,7 +74,10 @@ async def abandon(request: Request) -> Response:
     svc, _, key = await wallet(request)
     revision = wire.revision(request.path_params["r"])
     body = await wire.read_object(request, svc.settings.max_body_bytes, {"detail": str})
-    await svc.call(svc.custodian.abandon, key, revision, checks.detail(body["detail"]))
+    try:
+        await svc.call(svc.custodian.abandon, key, revision, checks.detail(body["detail"]))
+    except ApiError as exc:
+        raise await _conflict_or(svc, key, None, revision, exc) from None
     return Response(status_code=204)
 
 
@@ -147,11 +153,15 @@ def _not_found(wallet_id: str) -> ApiError:
     return ApiError("not_found", f"there is no backup for wallet {wallet_id!r}")
 
 
-async def _conflict_or(svc: Service, key: str, base_revision: int, exc: ApiError) -> ApiError:
-    """``conflict`` when the wallet moved on under the proposal, else ``exc`` as it was.
+async def _conflict_or(
+    svc: Service, key: str, base_revision: int | None, revision: int, exc: ApiError
+) -> ApiError:
+    """``conflict`` when the wallet moved on under the change, else ``exc`` as it was.
 
     The core says both "changed under you" and "the store failed" with one exception type;
-    the wallet's current revision tells them apart.
+    the wallet's revisions tell them apart: its current one is not the change's base, or
+    another change (a device racing through another request or replica) took ``revision``
+    or a later one. ``base_revision`` is ``None`` for a promote or abandon of ``revision``.
     """
     if exc.code != "unavailable":
         return exc
@@ -160,11 +170,17 @@ async def _conflict_or(svc: Service, key: str, base_revision: int, exc: ApiError
     except ApiError:
         return exc
     current = held.current.revision if held is not None and held.current is not None else 0
-    if current != base_revision:
+    last = held.last_revision if held is not None else 0
+    if base_revision is not None and current != base_revision:
         return ApiError(
             "conflict",
             f"the wallet is at revision {current}, the change was built on {base_revision}: "
             "read it again and retry",
+        )
+    if last > revision or (base_revision is not None and last == revision):
+        return ApiError(
+            "conflict",
+            f"another change of the wallet took revision {last} meanwhile: read it again and retry",
         )
     return exc
 
