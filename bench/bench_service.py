@@ -52,7 +52,15 @@ FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
 from postgres_cluster import PostgresCluster, free_port  # noqa: E402 - the fixture, by path
-from service_processes import Replica, add_tenant, create_kms_key, mint_token, serve  # noqa: E402
+from service_processes import (  # noqa: E402
+    Replica,
+    add_tenant,
+    create_kms_key,
+    mint_token,
+    password_to_env,
+    serve,
+    without_rate_limits,
+)
 
 PASSPHRASE = "bench passphrase"
 SHARE, CUSTODIAN = bytes(range(32)), bytes(range(32, 64))
@@ -402,11 +410,12 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="wb-bench-service-"))
     with cluster_with_statements() as cluster:
         database = "bench"
-        store = cluster.create_database(database)
+        store = password_to_env(cluster.create_database(database), os.environ)
         cluster.admin("CREATE EXTENSION pg_stat_statements", database)
         stores = ("--store", store)
         keys = add_tenant("bench", *stores)
-        options = (*stores, "--kms", create_kms_key(directory / "custodian.key"))
+        kms = ("--kms", create_kms_key(directory / "custodian.key"))
+        options = (*stores, *kms, *without_rate_limits(directory))  # load, not one person
         replicas = [serve(*options) for _ in range(2)]
         trivial, address = trivial_server()
         load = Load(directory)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import quick_methods
 from server_thread import serving
+from softhsm_token import softhsm_conf, softhsm_token
 from starlette.applications import Starlette
 
 from walletbackup import Custodian, WalletBackup
@@ -82,3 +83,7 @@ def world(tmp_path: Path, server_settings: Settings) -> Iterator[World]:
             for wb in world.devices:
                 wb.close()
         custodian.close()
+
+
+# The walkthrough on PostgreSQL keeps the custodian key in SoftHSM2 (cross_plugin, in "all").
+__all__ = ["softhsm_conf", "softhsm_token"]

@@ -29,7 +29,15 @@ import pytest
 import quick_methods
 from postgres_cluster import PostgresCluster, PostgresMissing
 from quick_methods import PASS, TOKEN
-from service_processes import Replica, add_tenant, create_kms_key, mint_token, serve
+from service_processes import (
+    Replica,
+    add_tenant,
+    create_kms_key,
+    mint_token,
+    password_to_env,
+    serve,
+    without_rate_limits,
+)
 
 from walletbackup import StorageError, WalletBackup, WalletBackupError
 from walletbackup.remote import DEFAULT_RETRY, RemoteCustodian
@@ -95,11 +103,17 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(cluster: PostgresCluster, tmp_path: Path) -> Iterator[Deployment]:
-    store = cluster.create_database(f"replicas_{next(_DATABASES)}")
+def deployment(
+    cluster: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployment]:
+    database = cluster.create_database(f"replicas_{next(_DATABASES)}")
+    libpq: dict[str, str] = {}
+    store = password_to_env(database, libpq)
+    monkeypatch.setenv("PGPASSWORD", libpq["PGPASSWORD"])  # the replicas inherit it
     stores = ("--store", store, "--state", f"{store}?namespace=walletbackup_server")
     keys = add_tenant("acme", *stores)
-    options = (*stores, "--kms", create_kms_key(tmp_path / "custodian.key"))
+    kms = ("--kms", create_kms_key(tmp_path / "custodian.key"))
+    options = (*stores, *kms, *without_rate_limits(tmp_path))
     found = Deployment(cluster, options, keys["backend_key"], tmp_path)
     try:
         found.replicas.extend(serve(*options) for _ in range(2))

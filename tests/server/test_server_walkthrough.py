@@ -23,8 +23,16 @@ import pytest
 from doc_blocks import ROOT, fences
 from postgres_cluster import PostgresCluster, PostgresMissing
 from quick_methods import FIXTURES, PASS, QUICK_DIST
-from service_processes import add_tenant, create_kms_key, mint_token, serve, server_env
+from service_processes import (
+    add_tenant,
+    mint_token,
+    password_to_env,
+    serve,
+    server_env,
+)
+from softhsm_token import SoftHsmToken
 
+from walletbackup_pkcs11 import Pkcs11Kms
 from walletbackup_server.config import ServerConfig, load
 
 PAGE = ROOT / "docs" / "server.md"
@@ -34,6 +42,7 @@ PASSWORD = "correct horse battery staple, twice over"
 #: A device process: backs up (``backup``) or recovers (``recover``) with the fast test method.
 DEVICE = """
 import sys
+from walletbackup_pkcs11 import Pkcs11Kms
 from walletbackup import WalletBackup
 
 action, url, token = sys.argv[1:4]
@@ -94,18 +103,27 @@ def docs_device_block() -> str:
 
 @pytest.mark.cross_plugin
 @pytest.mark.slow
-def test_walkthrough_on_postgres_with_two_replicas(private_home: Path, tmp_path: Path) -> None:
+def test_walkthrough_on_postgres_and_softhsm2_with_two_replicas(
+    private_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    softhsm_token: SoftHsmToken,
+) -> None:
     try:
         cluster = PostgresCluster()
     except PostgresMissing as exc:
         pytest.fail(f"the PostgreSQL walkthrough needs a PostgreSQL server: {exc}")
     with cluster:
-        store = cluster.create_database("walkthrough")
+        libpq: dict[str, str] = {}
+        store = password_to_env(cluster.create_database("walkthrough"), libpq)
+        monkeypatch.setenv("PGPASSWORD", libpq["PGPASSWORD"])  # the processes inherit it
         stores = ("--store", store)  # the state: the same database, its own namespace
         keys = add_tenant("acme", *stores)
-        # The custodian key: a local key file both replicas read.
-        # PKCS#11 (SoftHSM2): the integrator puts `--kms pkcs11:...` here, from docs/pkcs11.md.
-        kms = ("--kms", create_kms_key(tmp_path / "custodian.key"))
+        # The custodian key in an HSM (SoftHSM2), made in the ceremony of docs/pkcs11.md: generated
+        # in the token, never extractable; both replicas reach it through the same URL.
+        kms_url = softhsm_token.url()
+        Pkcs11Kms(kms_url).create_key()
+        kms = ("--kms", kms_url)
         replicas = [serve(*stores, *kms) for _ in range(2)]
         try:
             token = mint_token(replicas[0].url, keys["backend_key"], "alice")
