@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,14 @@ from quick_methods import PASS
 from service_http import bearer
 from webhook_receiver import receiving
 
-from walletbackup import protocol
+from walletbackup import (
+    PolicyViolation,
+    UnlockFailed,
+    WalletBackup,
+    WalletBackupError,
+    envelope,
+    protocol,
+)
 from walletbackup.protocol import Released
 from walletbackup_server import Settings
 from walletbackup_server.config import ServerConfig
@@ -162,3 +170,58 @@ def test_the_delay_comes_from_the_config_file(tmp_path):
 
     assert load(str(config)).settings().eject_delay_seconds == 60
     assert ServerConfig().settings().eject_delay_seconds == 86_400
+
+
+def test_a_device_ejects_both_shares_through_the_python_api(world, alice):
+    """prepare_eject, the delay, eject_wallet: both shares, the custodian's checked against the
+    commitment of the authenticated client envelope."""
+    with world.device() as wb:
+        request = wb.prepare_eject("w")
+        assert request.revision == 1
+        with pytest.raises(WalletBackupError, match="eject"):  # the delay is not over
+            wb.eject_wallet("w", method=PASS, passphrase="pw")
+        _time_passes(world)
+        ejected = wb.eject_wallet("w", method=PASS, passphrase="pw")
+        assert (ejected.client_share, ejected.custodian_share) == (b"c" * 32, b"s" * 32)
+        assert envelope.share_commitment_matches(
+            ejected.client_share, ejected.custodian_share, ejected.share_commitment
+        )
+        with pytest.raises(UnlockFailed):  # the client share still needs its method secret
+            wb.eject_wallet("w", method=PASS, passphrase="wrong")
+
+
+def test_a_device_cancels_its_eject(world, alice):
+    with world.device() as wb:
+        wb.prepare_eject("w")
+        wb.cancel_eject("w")
+        with pytest.raises(PolicyViolation, match="eject"):  # nothing prepared any more
+            wb.eject_wallet("w", method=PASS, passphrase="pw")
+
+
+def test_an_ejected_share_that_does_not_belong_is_refused(world, alice, monkeypatch):
+    """A service (or anyone between) answering another share: the commitment catches it."""
+    with world.device() as wb:
+        wb.prepare_eject("w")
+        _time_passes(world)
+        real = type(wb.custodian).eject
+
+        def forged(self, wallet_id):
+            return dataclasses.replace(real(self, wallet_id), share=b"f" * 32)
+
+        monkeypatch.setattr(type(wb.custodian), "eject", forged)
+        with pytest.raises(UnlockFailed):
+            wb.eject_wallet("w", method=PASS, passphrase="pw")
+
+
+def test_the_embedded_custodian_has_no_eject(tmp_path):
+    from walletbackup import PolicyViolation
+
+    with (
+        WalletBackup(
+            store=f"sqlite://{tmp_path / 's.db'}",
+            kms=f"local://{tmp_path / 'k'}",
+            device_state=None,
+        ) as wb,
+        pytest.raises(PolicyViolation, match="custodian service"),
+    ):
+        wb.prepare_eject("w")

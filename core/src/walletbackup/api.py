@@ -46,7 +46,7 @@ from .errors import BackupNotFound, PolicyViolation, StaleBackup, StorageError, 
 from .health import DEFAULT_VERIFY_EVERY, WalletHealth, is_due
 from .kms import KmsProvider
 from .methods import BackupMethod
-from .protocol import CustodianApi, WalletView
+from .protocol import CustodianApi, EjectingCustodian, EjectRequest, WalletView
 from .remote import RemoteCustodian
 from .results import BackupResult, Recovered, VerifyReport
 from .state import MODES, MethodStatus
@@ -303,18 +303,44 @@ class WalletBackup:
             opened, custodian = self._open_both(
                 _exists(view, wallet_id), method, stanza_id, options, cipher_text
             )
-            context = opened.envelope.context
-            return Recovered(
-                wallet_id,
-                method,
-                context.backup_set_id.hex(),
-                context.key_epoch,
-                opened.share,
-                custodian,
-                opened.advice,
-                opened.revision,
-                context.share_commitment or b"",
-            )
+            return _recovered(opened, method, custodian)
+
+    # --- eject (a custodian service) -----------------------------------------------------
+
+    def prepare_eject(self, wallet_id: str) -> EjectRequest:
+        """Ask a custodian service for the custodian share of the current backup.
+
+        The service releases it only after its eject delay (a day by default), announcing the
+        request to the application meanwhile, so a stolen token cannot take the share at once;
+        then :meth:`eject_wallet` recovers both shares. :meth:`cancel_eject` withdraws it.
+        """
+        return _ejecting(self.custodian).prepare_eject(inputs.wallet_id(wallet_id))
+
+    def cancel_eject(self, wallet_id: str) -> None:
+        """Withdraw an eject request (nothing happens when there is none)."""
+        _ejecting(self.custodian).cancel_eject(inputs.wallet_id(wallet_id))
+
+    def eject_wallet(
+        self,
+        wallet_id: str,
+        *,
+        method: str,
+        cipher_text: bytes | str | None = None,
+        stanza_id: str | None = None,
+        **options: Any,
+    ) -> Recovered:
+        """Recover both shares from a custodian service, once a prepared eject's delay is over.
+
+        The client share is unlocked with ``method`` and authenticated as by
+        :meth:`recover_wallet`; the ejected custodian share is checked against the share
+        commitment of that authenticated envelope before it is returned.
+        """
+        wallet_id = inputs.wallet_id(wallet_id)
+        service = _ejecting(self.custodian)
+        with self._operation("recover", wallet_id, method=method, lock=False, eject=True) as view:
+            unlock_with = {"method": method, "stanza_id": stanza_id, **options}
+            opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text)
+            return _recovered(opened, method, check_released(opened, service.eject(wallet_id)))
 
     def verify_backup(
         self,
@@ -624,3 +650,27 @@ def _exists(view: WalletView | None, wallet_id: str) -> WalletView:
 
 
 __all__ = ["WalletBackup"]
+
+
+def _recovered(opened: Unlocked, method: str, custodian_share: bytes | None) -> Recovered:
+    context = opened.envelope.context
+    return Recovered(
+        context.wallet_id,
+        method,
+        context.backup_set_id.hex(),
+        context.key_epoch,
+        opened.share,
+        custodian_share,
+        opened.advice,
+        opened.revision,
+        context.share_commitment or b"",
+    )
+
+
+def _ejecting(custodian: CustodianApi) -> EjectingCustodian:
+    if not isinstance(custodian, EjectingCustodian):
+        raise PolicyViolation(
+            "eject is for a custodian service (WalletBackup(custodian=URL, token=...)); this "
+            "custodian releases its share at recovery"
+        )
+    return custodian

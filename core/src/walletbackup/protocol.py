@@ -106,6 +106,15 @@ class Checked:
     key_epoch: int
 
 
+@dataclass(frozen=True)
+class EjectRequest:
+    """An eject the device asked for: the custodian share of ``revision`` (then current) is
+    released to the device once ``not_before`` (ISO 8601) has passed, unless cancelled."""
+
+    revision: int
+    not_before: str
+
+
 class CustodianApi(Protocol):
     """The custodian as the device sees it: in this process, or a client of the service."""
 
@@ -150,6 +159,21 @@ class CustodianApi(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@typing.runtime_checkable
+class EjectingCustodian(Protocol):
+    """A custodian that releases its share to the device through eject (a service), in two
+    steps with a delay between them, so the tenant can warn the user and cancel."""
+
+    def prepare_eject(self, wallet_id: str) -> EjectRequest:
+        """Ask for the current revision's custodian share, after the service's eject delay."""
+
+    def eject(self, wallet_id: str) -> Released:
+        """The share of the prepared revision, once the delay is over."""
+
+    def cancel_eject(self, wallet_id: str) -> None:
+        """Withdraw the request."""
 
 
 # --- JSON form -----------------------------------------------------------------------------
@@ -210,6 +234,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Checked",
     "CustodianApi",
+    "EjectRequest",
+    "EjectingCustodian",
     "Proposal",
     "Released",
     "RevisionView",

@@ -39,7 +39,16 @@ from .errors import (
     StorageError,
     WalletBackupError,
 )
-from .protocol import Checked, Proposal, Released, RevisionView, WalletView, from_json, to_json
+from .protocol import (
+    Checked,
+    EjectRequest,
+    Proposal,
+    Released,
+    RevisionView,
+    WalletView,
+    from_json,
+    to_json,
+)
 from .retry import RetryPolicy, Transient, call_with_retries, retry_after_seconds
 
 log = logging.getLogger("walletbackup")
@@ -70,6 +79,8 @@ ERRORS: dict[tuple[str, int], type[WalletBackupError]] = {
     ("not_found", 404): BackupNotFound,
     ("conflict", 409): StorageError,
     ("stale", 409): StaleBackup,
+    # No eject prepared, or its delay not over: the service's policy, for now.
+    ("eject_not_ready", 409): PolicyViolation,
     ("too_large", 413): MalformedBackup,
     ("policy", 422): PolicyViolation,
     ("rate_limited", 429): AccessDenied,
@@ -259,6 +270,20 @@ class RemoteCustodian:
             connection.close()
 
     # --- beyond the protocol -----------------------------------------------------------------
+
+    def prepare_eject(self, wallet_id: str) -> EjectRequest:
+        data = self._call("POST", _wallet(wallet_id, "eject", "prepare"), "prepare the eject")
+        return from_json(EjectRequest, data)
+
+    def eject(self, wallet_id: str) -> Released:
+        # Not repeated: the service audits and announces each eject.
+        released = from_json(Released, self._call("POST", _wallet(wallet_id, "eject"), "eject"))
+        if released.wallet_id != wallet_id:
+            raise MalformedBackup(f"{self._service} ejected another wallet than the one asked")
+        return released
+
+    def cancel_eject(self, wallet_id: str) -> None:
+        self._call("DELETE", _wallet(wallet_id, "eject"), "cancel the eject", retried=True)
 
     def wallets(self) -> list[str]:
         """The ids of the wallets the service holds for this user."""
