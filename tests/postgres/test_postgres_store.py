@@ -126,6 +126,8 @@ def test_malformed_urls_are_refused_without_echoing_them(postgres_cluster: Postg
         (f"{url}?namespace={'n' * 42}", "namespace"),
         (f"{url}?pool_size=0", "pool_size"),
         (f"{url}?pool_size=x", "pool_size"),
+        (f"{url}?timeout=0", "timeout"),
+        (f"{url}?timeout=301", "timeout"),
         (f"{url}#fragment", "fragment"),
         (url.replace("postgresql", "mysql"), "scheme"),
     ]:
@@ -153,6 +155,19 @@ def test_pool_size_bounds_the_connections(database_url: str) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_the_url_sets_the_timeout(database_url: str) -> None:
+    holder = PostgresStore(database_url)
+    waiter = PostgresStore(f"{database_url}?timeout=1")
+    try:
+        assert "timeout" not in waiter.location  # the store's own parameter, not libpq's
+        gave_up = pytest.raises(StorageError, match=r"gave up after 1(\.0)? s")
+        with holder.lock("wallet-1"), gave_up, waiter.lock("wallet-1"):
+            pytest.fail("two holders of one lock")
+    finally:
+        holder.close()
+        waiter.close()
 
 
 def test_lock_gives_up_after_its_timeout(database_url: str) -> None:

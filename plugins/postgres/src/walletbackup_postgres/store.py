@@ -77,6 +77,7 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         super().__init__(url)
         self._url = parse(url)
+        timeout = self._url.timeout or timeout  # the URL's word wins: operators set it there
         self._timeout = timeout
         self._sql = Statements(self._url.namespace)
         self._audit_key = advisory_key("audit", self._url.namespace)

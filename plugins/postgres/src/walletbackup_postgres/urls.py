@@ -1,11 +1,14 @@
 """``postgresql://`` store URLs: what libpq connects with, what may be shown, the store's options.
 
-A store URL is a libpq connection URI (``postgresql://`` or ``postgres://``) plus two query
+A store URL is a libpq connection URI (``postgresql://`` or ``postgres://``) plus query
 parameters of the store's own, removed before libpq sees the URL:
 
 - ``namespace=NAME`` (``[a-z_][a-z0-9_]{0,40}``, default ``walletbackup``): the prefix of the
   store's tables, so several stores share one database without seeing each other's data;
-- ``pool_size=N`` (1..100, default 10): the most connections the store opens at once.
+- ``pool_size=N`` (1..100, default 10): the most connections the store opens at once;
+- ``timeout=SECONDS`` (1..300, default 30): the longest a call waits for a connection or a
+  wallet's lock before it fails with :class:`StorageError` (during a database outage, how long a
+  request waits before its error).
 
 A password (in the user part, or a ``password=``/``sslpassword=`` parameter) reaches libpq and
 nothing else: the URL shown in ``repr``, :attr:`PostgresUrl.shown`, has none, and error texts
@@ -24,11 +27,13 @@ SCHEMES = ("postgresql", "postgres")
 DEFAULT_NAMESPACE = "walletbackup"
 DEFAULT_POOL_SIZE = 10
 MAX_POOL_SIZE = 100
+MAX_TIMEOUT = 300
 NAMESPACE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _DIGITS = re.compile(r"[0-9]{1,3}")
 _SECRET_PARAMS = frozenset({"password", "sslpassword"})
 _USAGE = (
-    "use postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?namespace=NAME&pool_size=N] "
+    "use postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?namespace=NAME&pool_size=N"
+    "&timeout=SECONDS] "
     "(or postgresql:///DATABASE?host=/socket/dir)"
 )
 
@@ -43,6 +48,8 @@ class PostgresUrl:
     shown: str
     namespace: str
     pool_size: int
+    #: Seconds to wait for a connection or a lock; ``None``: the store's default.
+    timeout: float | None
     #: The password texts (as written and decoded) that no message may show.
     secrets: tuple[str, ...] = field(repr=False)
 
@@ -68,6 +75,7 @@ def parse(url: str) -> PostgresUrl:
     user, colon, password = userinfo.partition(":")
     secrets = {password, urllib.parse.unquote(password)} if colon else set()
     namespace, pool_size = DEFAULT_NAMESPACE, DEFAULT_POOL_SIZE
+    timeout: float | None = None
     passed: list[tuple[str, str]] = []
     shown_params: list[tuple[str, str]] = []
     for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
@@ -75,6 +83,8 @@ def parse(url: str) -> PostgresUrl:
             namespace = _namespace(value)
         elif name == "pool_size":
             pool_size = _pool_size(value)
+        elif name == "timeout":
+            timeout = _timeout(value)
         else:
             passed.append((name, value))
             if name in _SECRET_PARAMS:
@@ -90,6 +100,7 @@ def parse(url: str) -> PostgresUrl:
         shown=urllib.parse.urlunsplit(("postgresql", shown_netloc, parts.path, shown_query, "")),
         namespace=namespace,
         pool_size=pool_size,
+        timeout=timeout,
         # Longest first, so a password that contains another is replaced whole.
         secrets=tuple(sorted((s for s in secrets if s), key=len, reverse=True)),
     )
@@ -111,6 +122,15 @@ def _pool_size(value: str) -> int:
             f"from 1 to {MAX_POOL_SIZE}"
         )
     return int(value)
+
+
+def _timeout(value: str) -> float:
+    if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= MAX_TIMEOUT:
+        raise StorageError(
+            f"PostgreSQL store timeout {value!r} is not valid: it must be a whole number of "
+            f"seconds from 1 to {MAX_TIMEOUT}"
+        )
+    return float(value)
 
 
 __all__ = ["DEFAULT_NAMESPACE", "DEFAULT_POOL_SIZE", "SCHEMES", "PostgresUrl", "parse"]
