@@ -32,7 +32,6 @@ from service_processes import (
 )
 from softhsm_token import SoftHsmToken
 
-from walletbackup_pkcs11 import Pkcs11Kms
 from walletbackup_server.config import ServerConfig, load
 
 PAGE = ROOT / "docs" / "server.md"
@@ -42,7 +41,6 @@ PASSWORD = "correct horse battery staple, twice over"
 #: A device process: backs up (``backup``) or recovers (``recover``) with the fast test method.
 DEVICE = """
 import sys
-from walletbackup_pkcs11 import Pkcs11Kms
 from walletbackup import WalletBackup
 
 action, url, token = sys.argv[1:4]
@@ -121,6 +119,8 @@ def test_walkthrough_on_postgres_and_softhsm2_with_two_replicas(
         keys = add_tenant("acme", *stores)
         # The custodian key in an HSM (SoftHSM2), made in the ceremony of docs/pkcs11.md: generated
         # in the token, never extractable; both replicas reach it through the same URL.
+        from walletbackup_pkcs11 import Pkcs11Kms
+
         kms_url = softhsm_token.url()
         Pkcs11Kms(kms_url).create_key()
         kms = ("--kms", kms_url)
