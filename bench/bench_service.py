@@ -189,8 +189,11 @@ def raw_work(operation: str, target: dict[str, Any], device: Device) -> Callable
 
     def work() -> None:
         with conn.transaction():
-            conn.execute("SELECT set_config('lock_timeout', '30000ms', true)")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+            # The store's lock statement: the timeout and the lock in one round trip.
+            conn.execute(
+                "SELECT set_config('lock_timeout', '30000ms', true), pg_advisory_xact_lock(%s)",
+                (lock_id,),
+            )
             for _ in range(mix["load"]):
                 conn.execute("SELECT document FROM raw_documents WHERE wallet_id = %s", (key,))
         for _ in range(mix["save"]):

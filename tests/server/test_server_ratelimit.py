@@ -246,3 +246,14 @@ def test_bad_rate_limit_settings_are_usage_errors(tmp_path, text):
     path.write_text(text + "\n")
     with pytest.raises(ConfigError):
         load(str(path))
+
+
+def test_a_group_without_limits_is_not_counted(replicas):
+    """No limit by either key: the request passes without touching the state store."""
+    unlimited = limited(recovery=GroupLimits(None, None))
+    assert not RateLimiter(replicas._state(), unlimited).limited("recovery")
+    client = replicas.client(Settings(rate_limits=unlimited))
+    for _ in range(3):
+        assert client.get(VIEW, headers=bearer(replicas.creds["alice"])).status_code == 404
+    assert list(replicas._state().keys("rate/")) == []
+    assert RateLimiter(replicas._state(), limited()).limited("recovery")

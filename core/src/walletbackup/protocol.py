@@ -16,6 +16,7 @@ commitment inside the authenticated client header (docs/security.md).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from contextlib import AbstractContextManager
@@ -200,6 +201,12 @@ def from_json(cls: type[M], data: Any) -> M:
         raise MalformedBackup(f"malformed {cls.__name__} message ({type(exc).__name__})") from None
 
 
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    # Resolving the string annotations is most of a decode's cost; the messages are few and fixed.
+    return typing.get_type_hints(kind)
+
+
 def _decode(kind: Any, data: Any) -> Any:
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
@@ -216,7 +223,7 @@ def _decode(kind: Any, data: Any) -> Any:
     if dataclasses.is_dataclass(kind):
         if not isinstance(data, dict) or set(data) - {f.name for f in dataclasses.fields(kind)}:
             raise TypeError("expected an object with known fields only")
-        hints = typing.get_type_hints(kind)
+        hints = _hints(typing.cast(type, kind))
         fields = {name: _decode(hints[name], value) for name, value in data.items()}
         return typing.cast(Any, kind)(**fields)
     if kind is bytes:

@@ -7,7 +7,8 @@ advisory lock, so two processes opening a new namespace at once do not trip over
 
 Connections come from a ``psycopg_pool`` pool (``pool_size`` of them at most) that checks each
 connection before handing it out: after a server restart, the requests in flight fail with
-:class:`StorageError`, and the next ones get new connections.
+:class:`StorageError`, and the next ones get new connections. The check costs no round trip for
+a live connection (see :func:`_check`).
 
 **Locks.** :meth:`PostgresStore.lock` takes a transaction-level advisory lock
 (``pg_advisory_xact_lock``) on a 64-bit hash of the namespace and the wallet id, on a pooled
@@ -41,6 +42,7 @@ secrets.
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -100,7 +102,7 @@ class PostgresStore(Store):
                 min_size=1,
                 max_size=self._url.pool_size,
                 timeout=timeout,
-                check=ConnectionPool.check_connection,
+                check=_check,
                 name=f"walletbackup-{self._url.namespace}",
                 open=False,
             )
@@ -169,12 +171,13 @@ class PostgresStore(Store):
         key = advisory_key("wallet", self._url.namespace, wallet_id)
         outer = getattr(self._held, "conn", None) is None
         with self._connection() as conn, conn.transaction():
-            conn.execute(
-                "SELECT set_config('lock_timeout', %s, true)",
-                (f"{max(1, round(self._timeout * 1000))}ms",),
-            )
             try:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                # One round trip: the select list runs left to right, so the transaction's
+                # lock_timeout is set before the lock waits.
+                conn.execute(
+                    "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
+                    (f"{max(1, round(self._timeout * 1000))}ms", key),
+                )
             except psycopg.errors.LockNotAvailable:
                 raise timeout_error(f"wallet {wallet_id!r}", self._timeout, self) from None
             if outer:
@@ -258,6 +261,29 @@ class PostgresStore(Store):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection it is about to hand out, in no round trip when alive.
+
+    An idle connection (autocommit, no LISTEN) has nothing to read: a readable socket means the
+    server closed it or said something unasked (a restart or a terminated backend sends its
+    error, then closes). Only then does the check ask the server (an empty query); failing, the
+    pool replaces the connection. A round trip per checkout would cost as much as the
+    statement it carries.
+    """
+    if conn.closed or _readable(conn.fileno()):
+        from psycopg_pool import ConnectionPool  # noqa: PLC0415 - see TYPE_CHECKING above
+
+        ConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # Windows: no poll, no fd over 1024 there
 
 
 class PostgresAliasStore(PostgresStore):

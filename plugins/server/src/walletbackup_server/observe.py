@@ -7,6 +7,7 @@ Authorization credential), never a body, never the path itself (it names wallets
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -28,7 +29,13 @@ def template(scope: Scope) -> str:
     """The matched route's path template (``{w:path}`` written ``{w}``), or :data:`UNMATCHED`."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return _CONVERTOR.sub(r"{\1}", path) if isinstance(path, str) else UNMATCHED
+    return _label(path) if isinstance(path, str) else UNMATCHED
+
+
+@functools.cache
+def _label(path: str) -> str:
+    # Route paths are the app's own few strings: each is rewritten once, not per request.
+    return _CONVERTOR.sub(r"{\1}", path)
 
 
 class Observe:
@@ -56,19 +63,17 @@ class Observe:
             route = template(scope)
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.observe(route, method, status, seconds)
-            client = scope.get("client")
-            access_log.info(
-                json.dumps(
-                    {
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "ms": round(seconds * 1000, 2),
-                        "client": client[0] if client else None,
-                    },
-                    sort_keys=True,
-                )
-            )
+            # Off by default: then no line is built (serialising it is most of its cost).
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                line = {
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                    "client": client[0] if client else None,
+                }
+                access_log.info(json.dumps(line, sort_keys=True))
 
 
 __all__ = ["UNMATCHED", "Observe", "template"]

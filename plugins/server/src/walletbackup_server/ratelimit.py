@@ -199,6 +199,11 @@ class RateLimiter:
         self._swept = clock()
         self._sweeping = threading.Lock()
 
+    def limited(self, group: str) -> bool:
+        """Whether ``group`` has a limit by any key (else :meth:`hit` would count nothing)."""
+        limit = self.limits[group]
+        return limit.per_user is not None or limit.per_source is not None
+
     def hit(self, group: str, keys: Sequence[tuple[str, str]]) -> Refusal | None:
         """Count one request of ``group`` under each ``(kind, key)``, in order.
 

@@ -75,7 +75,10 @@ class Service:
             self.proxies,
         )
         keys = ((KIND_SOURCE, source), (KIND_USER, f"{tenant}/{user}"))
-        refused = await self.call(self.limiter.hit, ROUTE_GROUPS[route], keys)
+        group = ROUTE_GROUPS[route]
+        if not self.limiter.limited(group):
+            return  # nothing to count: no trip to the threadpool and the state store
+        refused = await self.call(self.limiter.hit, group, keys)
         if refused is None:
             return
         request.app.state.metrics.rate_limited.labels(template(request.scope), refused.kind).inc()
