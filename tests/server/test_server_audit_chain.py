@@ -245,3 +245,21 @@ def test_a_crash_between_the_append_and_the_head_is_settled_by_the_next_append(l
     report = verify_config(log.config)
     assert report.ok, report.breaks
     assert {c.wallet_id: c.last for c in report.chains}[ALICE] == 6
+
+
+def test_a_record_written_after_a_head_that_never_moved_is_followed(log):
+    """The head's save rolled back with its transaction (PostgreSQL): no pending mark, the head
+    one record behind. The next append follows the record its key chained, never a forged one."""
+    state = ServerState.open(log.config.state_url())
+    where = head_key(ALICE)
+    head = state.load(where)
+    assert head is not None and head["n"] == 5
+    _, _, mac = chain_fields(log.rows(ALICE)[-2][1]) or (0, "", "")
+    state.save(where, {"chain": head["chain"], "n": 4, "mac": mac, "seq": log.rows(ALICE)[-2][0]})
+    state.close()
+    custodian = custodian_for(log.config)
+    write(custodian, ALICE, 1)
+    custodian.close()
+    report = verify_config(log.config)
+    assert report.ok, report.breaks
+    assert {c.wallet_id: c.last for c in report.chains}[ALICE] == 6

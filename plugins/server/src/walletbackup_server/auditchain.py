@@ -185,14 +185,17 @@ class ChainedStore(Store):
         claims (a device says its own): pruning by time then removes each chain's oldest
         records first. Under the chain's lock, the head first names the record being written
         (``pending``), then the record is appended, then the head moves to it; a crash in
-        between leaves a pending head the next append settles by looking for the record.
+        between leaves a pending head the next append settles by looking for the record. Where
+        the state store commits the head with its lock (PostgreSQL) the pending mark may not
+        outlive a crash, so the next append of a wallet's chain also follows any record its
+        key chained after the head.
         """
         event = _event(record)
         chain = chain_of(wallet_id)
         key = self.key.get()
         where = head_key(chain)
         with self.state.lock(where):
-            head = self._settled(self.state.load(where), wallet_id)
+            head = self._settled(self.state.load(where), wallet_id, key)
             n = head["n"] + 1 if "n" in head else 0
             event["chain"] = {"n": n, "prev": head.get("mac", GENESIS)}
             mac = record_mac(key, chain, event)
@@ -210,18 +213,37 @@ class ChainedStore(Store):
             self.state.save(where, head | {"n": n, "mac": mac, "seq": seq})
         return seq
 
-    def _settled(self, head: dict[str, Any] | None, wallet_id: str | None) -> dict[str, Any]:
-        """``head`` with a pending record resolved: moved to it if it was written, else not."""
-        if head is None:
-            return {"chain": chain_of(wallet_id)}
+    def _settled(
+        self, head: dict[str, Any] | None, wallet_id: str | None, key: bytes
+    ) -> dict[str, Any]:
+        """``head`` moved to the last record written after it: the pending one, or (a wallet's
+        chain: an indexed read) any record chained to it under ``key``; else unchanged."""
+        head = head or {"chain": chain_of(wallet_id)}
         pending = head.pop("pending", None)
-        if pending is None:
-            return head
+        if pending is None and wallet_id is None:
+            return head  # the service chain: only a pending mark says a record may follow
         for entry in self.inner.audit_records(wallet_id, after=head.get("seq", 0)):
             found = chain_fields(entry.record)
-            if found is not None and found[2] == pending["mac"]:
-                return head | {"n": found[0], "mac": found[2], "seq": entry.seq}
+            if found is None:
+                continue
+            n, prev, mac = found
+            if pending is not None and mac == pending["mac"]:
+                return head | {"n": n, "mac": mac, "seq": entry.seq}
+            if (
+                pending is None
+                and n == head.get("n", -1) + 1
+                and prev == head.get("mac", GENESIS)
+                and _chained(key, chain_of(wallet_id), entry.record, mac)
+            ):
+                head = head | {"n": n, "mac": mac, "seq": entry.seq}
         return head
+
+
+def _chained(key: bytes, chain: str, record: bytes, mac: str) -> bool:
+    """Whether ``record`` carries its own MAC under ``key`` (only the key's holder made it)."""
+    event = canonical.loads(record)
+    event["chain"] = {k: v for k, v in event["chain"].items() if k != "mac"}
+    return hmac.compare_digest(record_mac(key, chain, event), mac)
 
 
 def chain_fields(record: bytes) -> tuple[int, str, str] | None:
