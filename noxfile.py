@@ -143,7 +143,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark in bench/, with every plugin installed (cold start loads them all)."""
+    """Every benchmark in bench/, with every plugin installed (cold start loads them all).
+
+    The service and PKCS#11 benchmarks start PostgreSQL and SoftHSM2 themselves, from the
+    plugins' declared system packages.
+    """
+    install_system_packages(session, system_packages(list(PLUGINS)))
     session.install(
         "./core", *(f"./plugins/{name}" for name in PLUGINS), *BENCH_PEERS, *BENCH_TOOLS
     )
