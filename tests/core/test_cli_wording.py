@@ -38,6 +38,8 @@ API_ONLY = {
     ("api.py", "token= is the user token for a custodian service"),
     ("api.py", "token= goes with a custodian service URL"),
     ("remote.py", "pass the user token as token="),
+    # Eject is Python only (prepare_eject / eject_wallet): no command ejects.
+    ("api.py", "eject is for a custodian service"),
 }
 KEYWORD = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=")
 
