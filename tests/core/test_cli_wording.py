@@ -32,7 +32,7 @@ API_ONLY = {
     ("custodian.py", "rewrap them first (Custodian.rewrap)"),
     # A constructor argument; the CLI reads verify_every_days from its config file, checked there.
     ("api.py", "verify_every must be a positive timedelta"),
-    # Constructor arguments for a custodian service, which no command reaches (yet).
+    # Constructor arguments for a custodian service; the CLI's --custodian checks its own.
     ("api.py", "store= and kms= configure the embedded custodian"),
     ("api.py", "the user token the application's backend minted: token="),
     ("api.py", "token= is the user token for a custodian service"),
