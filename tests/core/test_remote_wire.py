@@ -408,3 +408,34 @@ def test_https_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.Monk
         with WalletBackup(custodian=fake.url, token=fake.token_for("alice")) as wb:
             wb.backup_wallet("w", CLIENT, method=PASS, custodian_share=CUSTODIAN, passphrase="p")
             assert wb.recover_wallet("w", method=PASS, passphrase="p").client_share == CLIENT
+
+
+def test_an_answer_cut_short_is_retried_not_parsed() -> None:
+    """A service killed mid-answer (Content-Length says more than came): lost, so retried."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                served.append(1)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100\r\n\r\n{\"wallet_id\": ")  # fmt: skip
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01)
+    custodian = RemoteCustodian(f"http://127.0.0.1:{port}", "wbu_token", retry=policy)
+    try:
+        with pytest.raises(StorageError):
+            custodian.view("w")
+    finally:
+        custodian.close()
+        listener.close()
+    assert len(served) == 2  # the first cut answer was retried

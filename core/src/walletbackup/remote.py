@@ -339,10 +339,15 @@ class RemoteCustodian:
             ok = 200 <= response.status < 300
             limit = MAX_ANSWER if ok else MAX_ERROR_ANSWER
             # The declared length first: an oversized answer is refused before it is read.
-            if response.length is not None and response.length > limit:
+            declared = response.length
+            if declared is not None and declared > limit:
                 data = None
             else:
                 data = response.read(limit + 1)
+                if declared is not None and len(data) < declared:
+                    # The service went away mid-answer (a killed replica): read() returns the
+                    # bytes that came, without an error; the answer is lost, not malformed.
+                    raise http.client.IncompleteRead(data, declared - len(data))
         except ssl.SSLCertVerificationError as exc:
             self._drop(connection)
             # Not retried: the same certificate would be presented again.
