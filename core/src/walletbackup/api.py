@@ -338,8 +338,9 @@ class WalletBackup:
         wallet_id = inputs.wallet_id(wallet_id)
         service = _ejecting(self.custodian)
         with self._operation("recover", wallet_id, method=method, lock=False, eject=True) as view:
-            unlock_with = {"method": method, "stanza_id": stanza_id, **options}
-            opened = self._unlock(_exists(view, wallet_id), unlock_with, cipher_text)
+            opened = self._open_client(
+                _exists(view, wallet_id), method, stanza_id, options, cipher_text
+            )
             return _recovered(opened, method, check_released(opened, service.eject(wallet_id)))
 
     def verify_backup(
@@ -523,6 +524,18 @@ class WalletBackup:
             discards.learn(memory, env, view.pending.revision if view.pending else None)
         return opened
 
+    def _open_client(
+        self,
+        view: WalletView,
+        method: str,
+        stanza_id: str | None,
+        options: Mapping[str, Any],
+        cipher_text: bytes | str | None,
+    ) -> Unlocked:
+        """Open the client envelope with ``method`` (and ``stanza_id``), authenticated."""
+        unlock_with = {"method": method, "stanza_id": stanza_id, **options}
+        return self._unlock(view, unlock_with, cipher_text)
+
     def _open_both(
         self,
         view: WalletView,
@@ -533,8 +546,7 @@ class WalletBackup:
     ) -> tuple[Unlocked, bytes | None]:
         """Open the client envelope and have the custodian open its own: its share when it
         releases it to the device (checked against the commitment), else ``None``."""
-        unlock_with = {"method": method, "stanza_id": stanza_id, **options}
-        opened = self._unlock(view, unlock_with, cipher_text)
+        opened = self._open_client(view, method, stanza_id, options, cipher_text)
         share: bytes | None = None
         if self.custodian.releases_custodian_share:
             share = check_released(opened, self.custodian.release(view.wallet_id, opened.revision))
