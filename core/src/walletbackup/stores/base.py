@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from walletbackup.errors import StorageError
 
@@ -202,4 +202,28 @@ def check_paging(after: int, limit: int | None) -> None:
         raise StorageError(f"limit must be an int >= 0 or None, not {limit!r}")
 
 
-__all__ = ["AuditEntry", "Store", "check_paging", "read_only_error", "utc"]
+def paged(
+    fetch: Callable[[Any, int], Sequence[Sequence[Any]]],
+    after: Any,
+    limit: int | None,
+    page: int = 500,
+) -> Iterator[Sequence[Any]]:
+    """The rows ``fetch(after, size)`` returns, a page at a time, up to ``limit`` rows.
+
+    ``fetch`` returns at most ``size`` rows ordered by their first column, all after ``after``;
+    the last row's first column is the next page's cursor. Each call is a query of its own, so a
+    database store holds no lock, transaction or connection while the caller consumes the rows.
+    """
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = page if remaining is None else min(page, remaining)
+        rows = fetch(after, size)
+        yield from rows
+        if len(rows) < size:
+            return
+        after = rows[-1][0]
+        if remaining is not None:
+            remaining -= len(rows)
+
+
+__all__ = ["AuditEntry", "Store", "check_paging", "paged", "read_only_error", "utc"]

@@ -40,7 +40,7 @@ import json
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,14 @@ from typing import TYPE_CHECKING, Any
 
 from walletbackup import files
 from walletbackup.errors import StorageError
-from walletbackup.stores.base import AuditEntry, Store, check_paging, read_only_error, utc
+from walletbackup.stores.base import (
+    AuditEntry,
+    Store,
+    check_paging,
+    paged,
+    read_only_error,
+    utc,
+)
 from walletbackup.stores.locking import LockFile, wallet_key
 from walletbackup.stores.urls import local_path, make_private_dir, split_url
 
@@ -84,7 +91,6 @@ _UPGRADES: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_PAGE = 500
 _CHECKPOINT_WAIT_MS = 1000
 _MMAP_BYTES = 256 << 20
 _CACHE_KIB = 16 << 10
@@ -531,20 +537,14 @@ class SqliteStore(Store):
 
     def _paged(
         self, query: str, args: tuple[Any, ...], after: Any, limit: int | None = None
-    ) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``query`` (its last two parameters: the key to start after, the page size),
-        by pages, so no lock or transaction is held while the caller consumes them."""
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = _PAGE if remaining is None else min(_PAGE, remaining)
+    ) -> Iterator[Sequence[Any]]:
+        """Rows of ``query``, its last two parameters the key to start after and the page size."""
+
+        def fetch(cursor: Any, size: int) -> list[Any]:
             with self._db() as conn:
-                rows = conn.execute(query, (*args, after, page)).fetchall()
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
+                return conn.execute(query, (*args, cursor, size)).fetchall()
+
+        return paged(fetch, after, limit)
 
     def close(self) -> None:
         with self._mutex:

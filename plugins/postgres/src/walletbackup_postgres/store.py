@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from walletbackup.errors import StorageError
-from walletbackup.stores.base import AuditEntry, Store, check_paging, utc
+from walletbackup.stores.base import AuditEntry, Store, check_paging, paged, utc
 from walletbackup.stores.locking import timeout_error, wallet_key
 
 from .errors import translated
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from psycopg import sql
     from psycopg_pool import ConnectionPool
 
-_PAGE = 500
 _MAX_SEQ = 2**63 - 1
 # What every connection sets: writes commit one statement (or one explicit transaction) at a
 # time, and text goes both ways as UTF-8 whatever the server's default.
@@ -242,20 +241,15 @@ class PostgresStore(Store):
 
     def _paged(
         self, query: sql.Composed, args: tuple[Any, ...], after: Any, limit: int | None
-    ) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``query`` (its last two parameters: the key to start after, the page size),
-        a page per query, so no connection is held while the caller consumes them."""
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = _PAGE if remaining is None else min(_PAGE, remaining)
+    ) -> Iterator[Sequence[Any]]:
+        """Rows of ``query``, its last two parameters the key to start after and the page size;
+        a connection per page, so none is held while the caller consumes them."""
+
+        def fetch(cursor: Any, size: int) -> list[Any]:
             with self._connection() as conn:
-                rows = conn.execute(query, (*args, after, page)).fetchall()
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
+                return conn.execute(query, (*args, cursor, size)).fetchall()
+
+        return paged(fetch, after, limit)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
