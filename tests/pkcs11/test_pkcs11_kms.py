@@ -288,6 +288,21 @@ def test_a_pin_file_others_may_read_is_refused(softhsm_token: SoftHsmToken) -> N
         Pkcs11Kms(softhsm_token.url()).key_info()
 
 
+@pytest.mark.parametrize(
+    ("pin_file", "error"),
+    [
+        ("/dev/null", "is not a regular file"),
+        ("/dev/zero", "larger than 4096 bytes"),
+        ("/", "cannot read the PKCS#11 PIN file /: Is a directory"),
+    ],
+)
+def test_a_pin_file_that_is_no_pin_file_is_refused(
+    softhsm_token: SoftHsmToken, pin_file: str, error: str
+) -> None:
+    with pytest.raises(StorageError, match=error):
+        Pkcs11Kms(softhsm_token.url(pin_source=f"file:{pin_file}")).key_info()
+
+
 def test_a_wrong_pin_is_reported_without_the_pin(
     softhsm_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch
 ) -> None:

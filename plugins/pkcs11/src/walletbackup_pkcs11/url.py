@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from walletbackup import files
 from walletbackup.errors import PolicyViolation, StorageError
 
 SCHEME = "pkcs11"
@@ -146,27 +147,19 @@ def _pin_source(url: str, text: str) -> PinSource:
 
 def _read_pin_file(path: Path) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        contents = files.read_limited(path, MAX_PIN_FILE)
     except OSError as exc:
         raise StorageError(f"cannot read the PKCS#11 PIN file {path}: {exc.strerror}") from None
-    try:
-        # fstat on the open file: the mode checked is the mode of the bytes read.
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise StorageError(f"the PKCS#11 PIN file {path} is not a regular file")
-        mode = stat.S_IMODE(status.st_mode)
-        if mode & 0o077:
-            raise PolicyViolation(
-                f"the PKCS#11 PIN file {path} has mode {mode:04o}: other users may read it; "
-                f"restrict it with: chmod 600 {shlex.quote(str(path))}"
-            )
-        data = os.read(fd, MAX_PIN_FILE + 1)
-    except OSError as exc:
-        raise StorageError(f"cannot read the PKCS#11 PIN file {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+    if not stat.S_ISREG(contents.status.st_mode):
+        raise StorageError(f"the PKCS#11 PIN file {path} is not a regular file")
+    if contents.loose_mode is not None:
+        raise PolicyViolation(
+            f"the PKCS#11 PIN file {path} has mode {contents.loose_mode:04o}: other users may "
+            f"read it; restrict it with: chmod 600 {shlex.quote(str(path))}"
+        )
+    data = contents.data
     lines = data.decode("utf-8", errors="replace").splitlines()
-    if len(data) > MAX_PIN_FILE or not lines or not lines[0]:
+    if not lines or not lines[0]:
         raise StorageError(f"the PKCS#11 PIN file {path} must hold the user PIN on its first line")
     return lines[0]
 
