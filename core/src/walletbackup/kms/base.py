@@ -10,11 +10,11 @@ custodian envelopes are wrapped under the current version, :meth:`KmsProvider.ro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from walletbackup.errors import StorageError
+from walletbackup.errors import StorageError, UnlockFailed
 
 #: The HMAC message of :func:`key_fingerprint`; a label of its own, so no other use of the key
 #: (AES-GCM wrapping) ever computes the same value.
@@ -133,4 +133,32 @@ class KmsProvider(ABC):
         """
 
 
-__all__ = ["FINGERPRINT_LABEL", "KeyInfo", "KmsKeyMissing", "KmsProvider", "key_fingerprint"]
+def version_not_held(
+    key: str, version: int, kept: Collection[int], holder: str, hint: str
+) -> UnlockFailed:
+    """The error for an envelope sealed under a version of ``key`` that ``holder`` does not keep.
+
+    Versions are numbered up from 1 and :meth:`KmsProvider.retire` drops the lowest ones, so a
+    number below the lowest kept one was retired; any other comes from a newer copy of the key
+    than ``holder`` (``hint`` says how that happens to this provider). Public facts only.
+    """
+    lowest = min(kept)
+    if version < lowest:
+        return UnlockFailed(
+            f"this envelope was sealed under version {version} of {key}, which was retired: "
+            f"{holder} keeps versions {lowest} and above"
+        )
+    return UnlockFailed(
+        f"this envelope was sealed under version {version} of {key}, which {holder} does not "
+        f"hold ({hint})"
+    )
+
+
+__all__ = [
+    "FINGERPRINT_LABEL",
+    "KeyInfo",
+    "KmsKeyMissing",
+    "KmsProvider",
+    "key_fingerprint",
+    "version_not_held",
+]

@@ -46,7 +46,13 @@ from typing import Any, ClassVar
 
 from walletbackup.errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
 from walletbackup.files import exclusive, write_private
-from walletbackup.kms.base import KeyInfo, KmsKeyMissing, KmsProvider, key_fingerprint
+from walletbackup.kms.base import (
+    KeyInfo,
+    KmsKeyMissing,
+    KmsProvider,
+    key_fingerprint,
+    version_not_held,
+)
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -115,17 +121,12 @@ class LocalKms(KmsProvider):
                 f"the key file {self.path} holds key_id {keys.key_id}"
             )
         if version not in keys.versions:
-            # Versions are numbered up from 1 and retire() drops the lowest ones, so a number
-            # below the lowest kept one was retired; any other is from a newer copy of the file.
-            if version < min(keys.versions):
-                raise UnlockFailed(
-                    f"this envelope was sealed under version {version} of local KMS key "
-                    f"{key_id}, which was retired: the key file {self.path} keeps versions "
-                    f"{min(keys.versions)} and above"
-                )
-            raise UnlockFailed(
-                f"this envelope was sealed under version {version} of local KMS key {key_id}, "
-                f"which the key file {self.path} does not hold (an older copy of the file?)"
+            raise version_not_held(
+                f"local KMS key {key_id}",
+                version,
+                keys.versions,
+                f"the key file {self.path}",
+                "an older copy of the file?",
             )
         if len(blob) != NONCE_SIZE + KEY_SIZE + TAG_SIZE:
             raise UnlockFailed

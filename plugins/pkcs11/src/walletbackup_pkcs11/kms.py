@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from walletbackup.errors import MalformedBackup, PolicyViolation, StorageError, UnlockFailed
 from walletbackup.kms import KeyInfo, KmsKeyMissing, KmsProvider
-from walletbackup.kms.base import FINGERPRINT_BYTES, FINGERPRINT_LABEL
+from walletbackup.kms.base import FINGERPRINT_BYTES, FINGERPRINT_LABEL, version_not_held
 
 from . import url as urls
 from .token import Token, token_for
@@ -386,15 +386,12 @@ class Pkcs11Kms(KmsProvider):
                 f"token {self.location.token!r} holds key_id {family.key_id.hex()}"
             )
         if number not in family.versions:
-            if number < min(family.versions):
-                return UnlockFailed(
-                    f"this envelope was sealed under version {number} of {name}, which was "
-                    f"retired: token {self.location.token!r} keeps versions "
-                    f"{min(family.versions)} and above"
-                )
-            return UnlockFailed(
-                f"this envelope was sealed under version {number} of {name}, which token "
-                f"{self.location.token!r} does not hold (a token restored from an older backup?)"
+            return version_not_held(
+                name,
+                number,
+                family.versions,
+                f"token {self.location.token!r}",
+                "a token restored from an older backup?",
             )
         return UnlockFailed()
 
