@@ -6,18 +6,14 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from postgres_cluster import PostgresCluster, PostgresMissing
+from postgres_cluster import PostgresCluster, cluster_for
 
 _DATABASES = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    try:
-        cluster = PostgresCluster()
-    except PostgresMissing as exc:
-        pytest.fail(f"the PostgreSQL store tests need a PostgreSQL server: {exc}")
-    with cluster:
+    with cluster_for("the PostgreSQL store tests") as cluster:
         yield cluster
 
 

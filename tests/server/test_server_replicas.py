@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 import quick_methods
-from postgres_cluster import PostgresCluster, PostgresMissing
+from postgres_cluster import PostgresCluster, cluster_for
 from quick_methods import PASS, TOKEN
 from service_processes import (
     Replica,
@@ -65,11 +65,7 @@ def quick_methods_installed() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PostgresCluster]:
-    try:
-        found = PostgresCluster()
-    except PostgresMissing as exc:
-        pytest.fail(f"the replica tests need a PostgreSQL server: {exc}")
-    with found:
+    with cluster_for("the replica tests") as found:
         yield found
 
 

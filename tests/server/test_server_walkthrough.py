@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from doc_blocks import ROOT, fences
-from postgres_cluster import PostgresCluster, PostgresMissing
+from postgres_cluster import PostgresCluster, cluster_for
 from quick_methods import FIXTURES, PASS, QUICK_DIST
 from service_processes import (
     add_tenant,
@@ -107,11 +107,7 @@ def test_walkthrough_on_postgres_and_softhsm2_with_two_replicas(
     monkeypatch: pytest.MonkeyPatch,
     softhsm_token: SoftHsmToken,
 ) -> None:
-    try:
-        cluster = PostgresCluster()
-    except PostgresMissing as exc:
-        pytest.fail(f"the PostgreSQL walkthrough needs a PostgreSQL server: {exc}")
-    with cluster:
+    with cluster_for("the PostgreSQL walkthrough steps") as cluster:
         libpq: dict[str, str] = {}
         store = password_to_env(cluster.create_database("walkthrough"), libpq)
         monkeypatch.setenv("PGPASSWORD", libpq["PGPASSWORD"])  # the processes inherit it
