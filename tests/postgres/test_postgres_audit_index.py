@@ -1,4 +1,5 @@
-"""The audit log is read through its indexes: PostgreSQL's plans, on a table of many records."""
+"""The audit log and the wallet listing are read through their indexes: PostgreSQL's plans, on
+tables of many rows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from postgres_cluster import PostgresCluster
 from psycopg import sql
 
+from walletbackup.stores.base import prefix_range
 from walletbackup_postgres import PostgresStore
 from walletbackup_postgres.schema import Statements
 
@@ -91,3 +93,33 @@ def test_pruning_a_little_reads_a_little(big_log: str) -> None:
     oldest = datetime.now(UTC).replace(year=2000)
     plan = _plan(big_log, Statements("walletbackup").prune_audit, (oldest, 2**63 - 1))
     _assert_reads_only(plan, "walletbackup_audit_by_time", 0)
+
+
+@pytest.fixture(scope="module")
+def many_wallets(postgres_cluster: PostgresCluster) -> str:
+    url = postgres_cluster.create_database("many_wallets")
+    PostgresStore(url).close()
+    postgres_cluster.admin(
+        "INSERT INTO walletbackup_documents (wallet_id, document, updated_at)"
+        f" SELECT 'acme/user-' || (i % {WALLETS}) || '/wallet-' || i, '\\x7b7d'::bytea, now()"
+        f" FROM generate_series(1, {RECORDS}) AS i",
+        "many_wallets",
+    )
+    postgres_cluster.admin("ANALYZE walletbackup_documents", "many_wallets")
+    return url
+
+
+def test_one_users_wallets_are_listed_through_the_index(many_wallets: str) -> None:
+    bounds = prefix_range("acme/user-7/")
+    assert bounds is not None
+    listing = Statements("walletbackup").wallets_in_range_after
+    plan = _plan(many_wallets, listing, (*bounds, "", 500))
+    _assert_reads_only(plan, "walletbackup_documents_pkey", RECORDS // WALLETS)
+    store = PostgresStore(many_wallets)
+    try:
+        listed = list(store.wallets_with_prefix("acme/user-7/"))
+    finally:
+        store.close()
+    assert len(listed) == RECORDS // WALLETS
+    assert listed == sorted(listed)
+    assert all(w.startswith("acme/user-7/") for w in listed)

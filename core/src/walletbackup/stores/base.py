@@ -105,6 +105,15 @@ class Store(ABC):
     def wallets(self) -> Iterator[str]:
         """The wallet ids that have a document, in sorted order."""
 
+    def wallets_with_prefix(self, prefix: str) -> Iterator[str]:
+        """The wallet ids that have a document and start with ``prefix``, in sorted order.
+
+        This default filters :meth:`wallets`, reading every id; a store that keeps its ids in a
+        sorted index overrides it to read only the matching ones (:func:`prefix_range` gives
+        the bounds), so listing one user's wallets costs what they are.
+        """
+        return (wallet_id for wallet_id in self.wallets() if wallet_id.startswith(prefix))
+
     # --- operations -----------------------------------------------------------------------
 
     @contextmanager
@@ -202,6 +211,21 @@ def check_paging(after: int, limit: int | None) -> None:
         raise StorageError(f"limit must be an int >= 0 or None, not {limit!r}")
 
 
+def prefix_range(prefix: str) -> tuple[str, str] | None:
+    """``(low, high)``: the strings that start with ``prefix`` are exactly those ``>= low`` and
+    ``< high`` in code point order (Python's, SQLite's ``BINARY``, PostgreSQL's ``COLLATE "C"``).
+
+    None for the empty prefix (every string) and for one that ends in U+10FFFF (no code point
+    follows it), where a store lists :meth:`Store.wallets` instead.
+    """
+    if not prefix or prefix[-1] == chr(0x10FFFF):
+        return None
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters of a valid string
+        following = 0xE000
+    return prefix, prefix[:-1] + chr(following)
+
+
 def paged(
     fetch: Callable[[Any, int], Sequence[Sequence[Any]]],
     after: Any,
@@ -226,4 +250,12 @@ def paged(
             remaining -= len(rows)
 
 
-__all__ = ["AuditEntry", "Store", "check_paging", "paged", "read_only_error", "utc"]
+__all__ = [
+    "AuditEntry",
+    "Store",
+    "check_paging",
+    "paged",
+    "prefix_range",
+    "read_only_error",
+    "utc",
+]

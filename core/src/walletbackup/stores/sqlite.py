@@ -53,6 +53,7 @@ from walletbackup.stores.base import (
     Store,
     check_paging,
     paged,
+    prefix_range,
     read_only_error,
     utc,
 )
@@ -475,6 +476,18 @@ class SqliteStore(Store):
             "",
         )
         return (row[1] for row in rows)
+
+    def wallets_with_prefix(self, prefix: str) -> Iterator[str]:
+        bounds = prefix_range(prefix)
+        if bounds is None:
+            return super().wallets_with_prefix(prefix)
+        rows = self._paged(
+            "SELECT wallet_id FROM documents WHERE wallet_id >= ? AND wallet_id < ?"
+            " AND wallet_id > ? ORDER BY wallet_id LIMIT ?",
+            bounds,
+            "",
+        )
+        return (row[0] for row in rows)
 
     # --- audit -------------------------------------------------------------------------------
 

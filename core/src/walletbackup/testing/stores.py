@@ -136,6 +136,19 @@ class StoreConformance:
         for number, wallet_id in enumerate(reversed(WALLET_IDS)):
             assert store.load(wallet_id) == b"document %d" % number
 
+    def test_wallets_with_prefix(self, store: Store) -> None:
+        nested = ("t/u/1", "t/u/2", "t/u2/1", "t/v/1", "t/", "t", "tu/1", "t/u/é", "t/u/🦊")
+        edges = ("k\ud7ffz", "k\ue000", "k\U0010ffff", "k\U0010ffffz")  # around the surrogates
+        ids = (*WALLET_IDS, *nested, *edges)
+        for wallet_id in reversed(ids):
+            store.save(wallet_id, b"document")
+        prefixes = ("t/u/", "t/", "t", "", "wallet-", "é", "日", "🦊", "line\n", "x" * 127)
+        for prefix in (*prefixes, "k\ud7ff", "k\U0010ffff", "nothing/"):
+            expected = sorted(w for w in ids if w.startswith(prefix))
+            assert list(store.wallets_with_prefix(prefix)) == expected, prefix
+        store.delete("t/u/1")
+        assert list(store.wallets_with_prefix("t/u/")) == ["t/u/2", "t/u/é", "t/u/🦊"]
+
     def test_every_byte_value(self, store: Store) -> None:
         document = bytes(range(256)) * 4
         record = bytes(range(255, -1, -1))

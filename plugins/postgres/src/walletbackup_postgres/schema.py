@@ -101,6 +101,14 @@ class Statements:
         )
 
     @cached_property
+    def wallets_in_range_after(self) -> sql.Composed:
+        """The ids in ``[low, high)`` after a cursor: the primary key's index (COLLATE "C")."""
+        return self._compose(
+            "SELECT wallet_id FROM {documents} WHERE wallet_id >= %s AND wallet_id < %s"
+            " AND wallet_id > %s ORDER BY wallet_id LIMIT %s"
+        )
+
+    @cached_property
     def append_audit(self) -> sql.Composed:
         return self._compose(
             "INSERT INTO {audit} (wallet_id, at, record) VALUES (%s, %s, %s) RETURNING seq"

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from walletbackup.errors import StorageError
-from walletbackup.stores.base import AuditEntry, Store, check_paging, paged, utc
+from walletbackup.stores.base import AuditEntry, Store, check_paging, paged, prefix_range, utc
 from walletbackup.stores.locking import timeout_error, wallet_key
 
 from .errors import translated
@@ -205,6 +205,13 @@ class PostgresStore(Store):
 
     def wallets(self) -> Iterator[str]:
         return (row[0] for row in self._paged(self._sql.wallets_after, (), "", None))
+
+    def wallets_with_prefix(self, prefix: str) -> Iterator[str]:
+        bounds = prefix_range(prefix)
+        if bounds is None:
+            return super().wallets_with_prefix(prefix)
+        rows = self._paged(self._sql.wallets_in_range_after, bounds, "", None)
+        return (row[0] for row in rows)
 
     # --- audit ---------------------------------------------------------------------------
 

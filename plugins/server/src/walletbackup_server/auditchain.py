@@ -155,6 +155,9 @@ class ChainedStore(Store):
     def wallets(self) -> Iterator[str]:
         return self.inner.wallets()
 
+    def wallets_with_prefix(self, prefix: str) -> Iterator[str]:
+        return self.inner.wallets_with_prefix(prefix)
+
     @contextmanager
     def operation(self) -> Iterator[None]:
         with self.inner.operation():

@@ -54,7 +54,7 @@ class ServerState:
 
     def keys(self, prefix: str) -> Iterator[str]:
         """The keys that start with ``prefix``, sorted."""
-        return (key for key in self.store.wallets() if key.startswith(prefix))
+        return self.store.wallets_with_prefix(prefix)
 
     def probe(self) -> None:
         """One cheap read: raises :class:`StorageError` when the store does not answer."""

@@ -30,7 +30,7 @@ async def list_wallets(request: Request) -> Response:
     svc = service(request)
     principal = await svc.caller(request, "device")
     prefix = keys.user_prefix(principal.tenant, _user(principal))
-    found = await svc.call(lambda: [k for k in svc.custodian.wallets() if k.startswith(prefix)])
+    found = await svc.call(lambda: list(svc.custodian.store.wallets_with_prefix(prefix)))
     return JSONResponse({"wallets": [keys.device_wallet_id(k) for k in found]})
 
 
