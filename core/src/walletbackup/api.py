@@ -298,12 +298,10 @@ class WalletBackup:
         :class:`~walletbackup.Recovered`): the client share is recovered, and the service checks
         that its envelope of the same revision opens.
         """
-        wallet_id = inputs.wallet_id(wallet_id)
-        with self._operation("recover", wallet_id, method=method, lock=False) as view:
-            opened, custodian = self._open_both(
-                _exists(view, wallet_id), method, stanza_id, options, cipher_text
-            )
-            return _recovered(opened, method, custodian)
+        opened, custodian = self._open_newest(
+            "recover", inputs.wallet_id(wallet_id), method, stanza_id, options, cipher_text
+        )
+        return _recovered(opened, method, custodian)
 
     # --- eject (a custodian service) -----------------------------------------------------
 
@@ -354,20 +352,17 @@ class WalletBackup:
     ) -> VerifyReport:
         """Test a backup: open both envelopes, return nothing secret. Raises when it would fail."""
         wallet_id = inputs.wallet_id(wallet_id)
-        with self._operation("verify", wallet_id, method=method, lock=False) as view:
-            opened, _ = self._open_both(
-                _exists(view, wallet_id), method, stanza_id, options, cipher_text
-            )
-            context = opened.envelope.context
-            return VerifyReport(
-                wallet_id,
-                method,
-                context.backup_set_id.hex(),
-                context.key_epoch,
-                opened.envelope.envelope_id.hex(),
-                opened.advice,
-                opened.revision,
-            )
+        opened, _ = self._open_newest("verify", wallet_id, method, stanza_id, options, cipher_text)
+        context = opened.envelope.context
+        return VerifyReport(
+            wallet_id,
+            method,
+            context.backup_set_id.hex(),
+            context.key_epoch,
+            opened.envelope.envelope_id.hex(),
+            opened.advice,
+            opened.revision,
+        )
 
     # --- status and the embedded custodian -----------------------------------------------
 
@@ -557,6 +552,36 @@ class WalletBackup:
         except WalletBackupError as exc:  # a read-only store: the backup opened all the same
             log.warning("could not record when wallet %r was verified: %s", view.wallet_id, exc)
         return opened, share
+
+    def _open_newest(  # noqa: PLR0917 - private, the arguments of recover and verify
+        self,
+        kind: str,
+        wallet_id: str,
+        method: str,
+        stanza_id: str | None,
+        options: Mapping[str, Any],
+        cipher_text: bytes | str | None,
+    ) -> tuple[Unlocked, bytes | None]:
+        """:meth:`_open_both` on the wallet as the custodian holds it, as operation ``kind``.
+
+        Another device's change may make a newer revision current between the read and the
+        custodian's answer, which then refuses the one opened (:class:`StaleBackup`): the wallet
+        is read and opened once more. Not with the application's own cipher text (it would be
+        as old again), and not twice: a custodian that keeps refusing is rolling back, not racing.
+        """
+
+        def attempt() -> tuple[Unlocked, bytes | None]:
+            with self._operation(kind, wallet_id, method=method, lock=False) as view:
+                return self._open_both(
+                    _exists(view, wallet_id), method, stanza_id, options, cipher_text
+                )
+
+        try:
+            return attempt()
+        except StaleBackup:
+            if cipher_text is not None:
+                raise
+        return attempt()
 
     def _audit_health(self, checked: WalletHealth) -> None:
         """What the owner of the wallet should act on, as audit events (for reminders)."""
