@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -356,3 +357,32 @@ def test_threads_share_one_connection(store: SqliteStore) -> None:
         thread.join(60)
     assert [store.load(f"w{n}") for n in range(4)] == [b"19"] * 4
     assert len(list(store.audit_records())) == 80
+
+
+def test_one_users_wallets_are_listed_from_the_index(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wallets_with_prefix searches the wallet id's index for the range: no scan of them all."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store = SqliteStore(f"sqlite://{db}")
+    try:
+        for number in range(60):
+            store.save(f"acme/user-{number % 6}/wallet-{number}", b"{}")
+        statements.clear()
+        listed = list(store.wallets_with_prefix("acme/user-3/"))
+    finally:
+        store.close()
+    assert listed == sorted(f"acme/user-3/wallet-{n}" for n in range(3, 60, 6))
+    (query,) = [s for s in statements if s.startswith("SELECT wallet_id FROM documents")]
+    with connect(db) as raw:
+        plan = " ".join(str(row[3]) for row in raw.execute("EXPLAIN QUERY PLAN " + query))
+    assert plan.startswith("SEARCH documents USING"), plan
+    assert "wallet_id>? AND wallet_id<?" in plan, plan
