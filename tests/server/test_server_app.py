@@ -6,9 +6,11 @@ import json
 import logging
 
 import pytest
+from quick_methods import PASS
 from service_http import bearer
 from starlette.routing import Route
 
+from walletbackup.errors import StorageError
 from walletbackup_server.observe import template
 from walletbackup_server.openapi import OPERATIONS, document
 
@@ -106,6 +108,25 @@ def test_metrics_label_routes_never_ids_or_tokens(world):
     assert "walletbackup_http_request_duration_seconds_bucket" in text
     for private in ("secret-wallet-name", "alice", "acme", "BBBB", *world.creds.values()):
         assert private not in text
+
+
+def test_an_audit_record_the_store_refuses_is_counted_as_lost(world, caplog, monkeypatch):
+    """The operation stands (the audit is best effort), but the gap shows in the metrics."""
+
+    def refused(*args: object, **kwargs: object) -> int:
+        raise StorageError("database or disk is full")
+
+    monkeypatch.setattr(world.custodian.store.inner, "append_audit", refused)
+    device = world.device()
+    device.backup_wallet("w", b"client", method=PASS, custodian_share=b"c", passphrase="p w")
+    lost = [
+        line
+        for line in world.client.get("/metrics").text.splitlines()
+        if line.startswith("walletbackup_audit_records_lost_total ")
+    ]
+    assert lost and float(lost[0].split()[1]) >= 1  # the device's event, the service's own
+    assert "could not write the audit record" in caplog.text
+    assert device.recover_wallet("w", method=PASS, passphrase="p w").client_share == b"client"
 
 
 def test_the_access_log_holds_no_secret(world, caplog):

@@ -54,6 +54,7 @@ def create_app(
         key = ChainKey(server_state, custodian.kms)
         custodian.store = ChainedStore(custodian.store, server_state, key)
     metrics = Metrics()
+    custodian.store.lost = metrics.audit_lost.inc  # the newest app counts what is lost
     app = Starlette(
         routes=ROUTES,
         middleware=[Middleware(Observe, metrics=metrics)],

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +128,10 @@ class ChainedStore(Store):
         self.inner = inner
         self.state = state
         self.key = key
+        #: Called for each record that could not be written. The core only logs such a failure
+        #: (its audit is best effort: the operation has happened); the app counts it in its
+        #: metrics, so an operator can alert on a gap in the evidence.
+        self.lost: Callable[[], None] = lambda: None
 
     def __repr__(self) -> str:
         return f"<ChainedStore {self.inner!r}>"
@@ -193,6 +197,14 @@ class ChainedStore(Store):
         outlive a crash, so the next append of a wallet's chain also follows any record its
         key chained after the head.
         """
+        try:
+            return self._append(record, wallet_id)
+        except WalletBackupError:
+            self.lost()
+            raise
+
+    def _append(self, record: bytes, wallet_id: str | None) -> int:
+        """:meth:`append_audit`; a failure is the caller's to count."""
         event = _event(record)
         chain = chain_of(wallet_id)
         key = self.key.get()

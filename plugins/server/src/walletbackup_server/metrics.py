@@ -35,6 +35,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.audit_lost = Counter(
+            "walletbackup_audit_records_lost",
+            "Audit records the service could not write (the store or the KMS failed); each is "
+            "also a warning in the log. Any increase is a gap in the evidence: alert on it.",
+            registry=self.registry,
+        )
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
